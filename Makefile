@@ -1,0 +1,57 @@
+# tenantless — run "make" for the list of targets.
+GO          ?= go
+BIN         ?= bin/tenantless
+STATICCHECK ?= $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2
+VERSION     ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS     := -s -w -X main.version=$(VERSION)
+FUZZTIME    ?= 10s
+
+.DEFAULT_GOAL := help
+
+.PHONY: help
+help: ## show this list
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  \033[1m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+.PHONY: build
+build: ## build bin/tenantless
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/tenantless
+
+.PHONY: run
+run: build ## build and start the server on http://localhost:8080 (database ./tenantless.db)
+	./$(BIN) serve
+
+.PHONY: test
+test: ## run every test (unit, storage conformance, end-to-end) with the race detector
+	$(GO) test -race -count=1 ./...
+
+.PHONY: e2e
+e2e: ## run only the end-to-end tests (real server on 127.0.0.1:0, real clients)
+	$(GO) test -race -count=1 -run 'EndToEnd|Restart' ./cmd/...
+
+.PHONY: bench
+bench: ## run the benchmarks
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+.PHONY: fuzz
+fuzz: ## run every fuzz target for FUZZTIME (default 10s) each
+	@set -e; for pkg in $$($(GO) list ./...); do \
+	  for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
+	    echo "fuzz $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg; \
+	  done; \
+	done
+
+.PHONY: deps-check
+deps-check: ## fail if a package imports against the dependency direction
+	./.ci/deps-check
+
+.PHONY: check
+check: ## gofmt, go vet, staticcheck, deps-check, go test -race
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	$(STATICCHECK) ./...
+	./.ci/deps-check
+	$(GO) test -race -count=1 ./...
+
+.PHONY: clean
+clean: ## remove build output (not your database)
+	rm -rf bin

@@ -1,0 +1,344 @@
+package authz
+
+import (
+	"errors"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/ory/fosite"
+	"github.com/ory/fosite/handler/oauth2"
+	"github.com/ory/fosite/token/jwt"
+
+	"github.com/tenantless/tenantless/storage"
+	"github.com/tenantless/tenantless/web"
+)
+
+// authorize serves the authorization endpoint (RFC 6749 §3.1). GET shows
+// sign-in or consent (or, with a remembered consent, answers at once);
+// POST carries the consent decision with the original parameters.
+func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	if err := r.ParseForm(); err != nil {
+		s.badForm(w, r)
+		return
+	}
+	params := authorizeParams(r)
+
+	// RFC 8707: resource becomes fosite's audience before fosite parses.
+	resources, badResource, resourcesOK := s.resolveResources(r.Form["resource"])
+	delete(r.Form, "audience")
+	if resourcesOK {
+		r.Form["audience"] = resources
+	}
+	// No scope means every scope the server offers.
+	if strings.TrimSpace(r.Form.Get("scope")) == "" {
+		r.Form.Set("scope", strings.Join(s.scopeNames, " "))
+	}
+
+	ar, err := s.provider.NewAuthorizeRequest(ctx, r)
+	if err != nil {
+		s.authorizeError(w, r, ar, err)
+		return
+	}
+	if !resourcesOK {
+		s.authorizeError(w, r, ar, errInvalidTarget(badResource))
+		return
+	}
+	if err := checkPKCE(ar.GetRequestForm()); err != nil {
+		s.authorizeError(w, r, ar, err)
+		return
+	}
+	client, err := s.store.GetClient(ctx, ar.GetClient().GetID())
+	if err != nil {
+		s.serverError(w, r, "load client", err)
+		return
+	}
+	prompt := strings.Fields(ar.GetRequestForm().Get("prompt"))
+	user, signedIn := s.currentUser(r)
+
+	if r.Method == http.MethodPost {
+		if !s.checkCSRF(r) {
+			s.staleForm(w, r)
+			return
+		}
+		if !signedIn {
+			s.renderLogin(w, r, http.StatusUnauthorized, "/authorize?"+params.Encode(), "", "Your sign-in expired. Sign in again to continue.")
+			return
+		}
+		decision := r.PostForm["decision"]
+		if len(decision) != 1 {
+			decision = []string{""}
+		}
+		switch decision[0] {
+		case "allow":
+			if err := s.rememberConsent(r, user, ar); err != nil {
+				s.serverError(w, r, "save consent", err)
+				return
+			}
+			s.logger(r).Info("consent granted", "user_id", user.ID, "client_id", client.ID)
+			s.issueCode(w, r, ar, user)
+		case "deny":
+			s.logger(r).Info("consent denied", "user_id", user.ID, "client_id", client.ID)
+			s.authorizeError(w, r, ar, fosite.ErrAccessDenied.WithHint("The user denied the request."))
+		default:
+			s.errorPage(w, r, http.StatusBadRequest, web.ErrorPage{
+				Title: "Bad request", Message: "The consent form must say allow or deny.", Code: "invalid_request",
+			})
+		}
+		return
+	}
+
+	if !signedIn {
+		if slices.Contains(prompt, "none") {
+			s.authorizeError(w, r, ar, fosite.ErrLoginRequired)
+			return
+		}
+		page := web.LoginPage{
+			Action:     "/login",
+			Next:       "/authorize?" + params.Encode(),
+			CSRFToken:  s.csrfToken(w, r),
+			ClientName: client.Name,
+		}
+		if err := s.tmpl.Login(w, http.StatusOK, page); err != nil {
+			s.logger(r).Error("render login page", "err", err)
+		}
+		return
+	}
+	if !slices.Contains(prompt, "consent") {
+		remembered, err := s.consentCovers(r, user, ar)
+		if err != nil {
+			s.serverError(w, r, "load consent", err)
+			return
+		}
+		if remembered {
+			s.issueCode(w, r, ar, user)
+			return
+		}
+	}
+	if slices.Contains(prompt, "none") {
+		s.authorizeError(w, r, ar, fosite.ErrConsentRequired)
+		return
+	}
+	s.renderConsent(w, r, ar, client, user, params)
+}
+
+// authorizeParams returns the authorization request parameters as the
+// client sent them (query for GET; the form fields the consent page
+// carried for POST), without our own form fields.
+func authorizeParams(r *http.Request) url.Values {
+	var src url.Values
+	if r.Method == http.MethodPost {
+		src = r.PostForm
+	} else {
+		src = r.URL.Query()
+	}
+	out := url.Values{}
+	for k, v := range src {
+		if k == csrfField || k == "decision" {
+			continue
+		}
+		out[k] = slices.Clone(v)
+	}
+	return out
+}
+
+func (s *Server) renderConsent(w http.ResponseWriter, r *http.Request, ar fosite.AuthorizeRequester, c storage.Client, u storage.User, params url.Values) {
+	page := web.ConsentPage{
+		Action:        "/authorize",
+		CSRFToken:     s.csrfToken(w, r),
+		Username:      u.Username,
+		ClientName:    c.Name,
+		ClientID:      c.ID,
+		RedirectHost:  ar.GetRedirectURI().Host,
+		LocalhostOnly: allLoopback(c.RedirectURIs),
+		Resources:     ar.GetRequestedAudience(),
+	}
+	if strings.HasPrefix(c.ID, "https://") {
+		if cu, err := url.Parse(c.ID); err == nil {
+			page.ClientIDHost = cu.Host
+		}
+	}
+	keys := make([]string, 0, len(params))
+	for k := range params {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		for _, v := range params[k] {
+			page.Hidden = append(page.Hidden, web.Field{Name: k, Value: v})
+		}
+	}
+	for _, name := range ar.GetRequestedScopes() {
+		page.Scopes = append(page.Scopes, web.Scope{Name: name, Description: s.scopeDescription(name)})
+	}
+	if err := s.tmpl.Consent(w, http.StatusOK, page); err != nil {
+		s.logger(r).Error("render consent page", "err", err)
+	}
+}
+
+func (s *Server) scopeDescription(name string) string {
+	for _, sc := range s.scopes {
+		if sc.Name == name {
+			return sc.Description
+		}
+	}
+	return ""
+}
+
+func allLoopback(uris []string) bool {
+	if len(uris) == 0 {
+		return false
+	}
+	for _, raw := range uris {
+		u, err := url.Parse(raw)
+		if err != nil || !isLoopbackHost(u.Hostname()) {
+			return false
+		}
+	}
+	return true
+}
+
+// consentCovers reports whether the user already allowed this client every
+// requested scope and resource.
+func (s *Server) consentCovers(r *http.Request, u storage.User, ar fosite.AuthorizeRequester) (bool, error) {
+	c, err := s.store.GetConsent(r.Context(), u.ID, ar.GetClient().GetID())
+	if errors.Is(err, storage.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return subset(ar.GetRequestedScopes(), c.Scopes) && subset(ar.GetRequestedAudience(), c.Resources), nil
+}
+
+// rememberConsent adds the requested scopes and resources to the user's
+// consent for the client.
+func (s *Server) rememberConsent(r *http.Request, u storage.User, ar fosite.AuthorizeRequester) error {
+	ctx := r.Context()
+	now := s.now().UTC().Truncate(time.Second)
+	c := storage.Consent{UserID: u.ID, ClientID: ar.GetClient().GetID(), CreatedAt: now, UpdatedAt: now}
+	if old, err := s.store.GetConsent(ctx, u.ID, c.ClientID); err == nil {
+		c.Scopes, c.Resources = old.Scopes, old.Resources
+	} else if !errors.Is(err, storage.ErrNotFound) {
+		return err
+	}
+	c.Scopes = union(c.Scopes, ar.GetRequestedScopes())
+	c.Resources = union(c.Resources, ar.GetRequestedAudience())
+	return s.store.PutConsent(ctx, c)
+}
+
+// issueCode grants the requested scopes and resources and redirects back
+// to the client with a code, its state and iss (RFC 9207).
+func (s *Server) issueCode(w http.ResponseWriter, r *http.Request, ar fosite.AuthorizeRequester, u storage.User) {
+	ctx := r.Context()
+	for _, sc := range ar.GetRequestedScopes() {
+		ar.GrantScope(sc)
+	}
+	for _, a := range ar.GetRequestedAudience() {
+		ar.GrantAudience(a)
+	}
+	resp, err := s.provider.NewAuthorizeResponse(ctx, ar, newSession(u, ar.GetClient().GetID()))
+	if err != nil {
+		s.authorizeError(w, r, ar, err)
+		return
+	}
+	resp.AddParameter("iss", s.issuer)
+	s.logger(r).Info("authorization code issued", "user_id", u.ID, "client_id", ar.GetClient().GetID())
+	s.provider.WriteAuthorizeResponse(ctx, w, ar, resp)
+}
+
+// newSession is the token session of a user: RFC 9068 claims and header.
+func newSession(u storage.User, clientID string) *oauth2.JWTSession {
+	return &oauth2.JWTSession{
+		JWTClaims: &jwt.JWTClaims{
+			Subject: u.ID,
+			Extra:   map[string]interface{}{"client_id": clientID},
+		},
+		JWTHeader: &jwt.Headers{Extra: map[string]interface{}{"typ": "at+jwt"}},
+		Subject:   u.ID,
+		Username:  u.Username,
+	}
+}
+
+// authorizeError answers a failed authorization request. When the client
+// and redirect URI are known to be valid, the error goes back to the client
+// (RFC 6749 §4.1.2.1) with state and iss (RFC 9207 §2); otherwise the
+// browser gets an error page and is never redirected.
+func (s *Server) authorizeError(w http.ResponseWriter, r *http.Request, ar fosite.AuthorizeRequester, err error) {
+	rfc := fosite.ErrorToRFC6749Error(err)
+	if ar != nil && ar.IsRedirectURIValid() {
+		target := *ar.GetRedirectURI()
+		target.Fragment = ""
+		q := target.Query()
+		for k, v := range rfc.ToValues() {
+			q[k] = v
+		}
+		if st := ar.GetState(); st != "" {
+			q.Set("state", st)
+		}
+		q.Set("iss", s.issuer)
+		target.RawQuery = q.Encode()
+		s.logger(r).Info("authorization request refused", "error", rfc.ErrorField, "client_id", ar.GetClient().GetID())
+		w.Header().Set("Cache-Control", "no-store")
+		w.Header().Set("Location", target.String())
+		w.WriteHeader(http.StatusSeeOther)
+		return
+	}
+	page := web.ErrorPage{
+		Title:   "This sign-in request cannot continue",
+		Message: rfc.GetDescription(),
+		Code:    rfc.ErrorField,
+		Hint:    "The application that sent you here is misconfigured or not registered. Return to it and check its settings.",
+	}
+	switch {
+	case errors.Is(err, fosite.ErrInvalidClient), rfc.ErrorField == "invalid_client":
+		page.Title = "Unknown application"
+		page.Message = "No application is registered with this client ID."
+	case rfc.ErrorField == "invalid_request" && ar != nil && ar.GetClient() != nil && ar.GetClient().GetID() != "":
+		page.Title = "Redirect URI not allowed"
+	}
+	s.logger(r).Info("authorization request refused without redirect", "error", rfc.ErrorField)
+	status := rfc.CodeField
+	if status < 400 || status >= 500 {
+		status = http.StatusBadRequest
+	}
+	s.errorPage(w, r, status, page)
+}
+
+// checkPKCE refuses an authorization request without an S256 PKCE
+// challenge before anyone is asked to sign in. fosite checks the same when
+// it issues the code, which is too late to spare the user a sign-in.
+func checkPKCE(form url.Values) error {
+	challenge, method := form.Get("code_challenge"), form.Get("code_challenge_method")
+	switch {
+	case challenge == "":
+		return fosite.ErrInvalidRequest.WithHint("Clients must include a code_challenge (PKCE with S256 is required).")
+	case method != "S256":
+		return fosite.ErrInvalidRequest.WithHint("Clients must use code_challenge_method=S256.")
+	case len(challenge) != 43 || strings.Trim(challenge, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") != "":
+		return fosite.ErrInvalidRequest.WithHint("The code_challenge must be the base64url SHA-256 of the code_verifier (43 characters).")
+	}
+	return nil
+}
+
+func subset(a, b []string) bool {
+	for _, x := range a {
+		if !slices.Contains(b, x) {
+			return false
+		}
+	}
+	return true
+}
+
+func union(a, b []string) []string {
+	out := slices.Clone(a)
+	for _, x := range b {
+		if !slices.Contains(out, x) {
+			out = append(out, x)
+		}
+	}
+	return out
+}

@@ -1,0 +1,24 @@
+// Package authz is the OAuth 2.1 authorization server of tenantless, built
+// on fosite: authorization code with PKCE (S256 only), refresh token
+// rotation with reuse detection, RFC 7009 revocation, RFC 7662
+// introspection, RFC 9068 JWT access tokens signed with a persisted ES256
+// key, RFC 8707 resource indicators, RFC 9207 iss, RFC 8414 metadata, and
+// the sign-in and consent flow.
+//
+// It owns the adapter between fosite and storage (fositestore.go). It
+// imports storage and web, never resource or cmd.
+//
+// Routes (Server.Mount):
+//
+//	GET  /authorize                               validate; sign-in page, consent page, or redirect with a code
+//	POST /authorize                               consent decision (decision=allow|deny, csrf_token, original parameters)
+//	POST /login                                   username, password, csrf_token, next → session cookie, 303 to next
+//	POST /logout                                  csrf_token → ends the session
+//	POST /token                                   authorization_code (+code_verifier) and refresh_token grants
+//	POST /revoke                                  RFC 7009; revokes the whole grant
+//	POST /introspect                              RFC 7662; confidential clients with HTTP Basic only
+//	GET  /jwks.json                               public signing keys
+//	GET  /.well-known/oauth-authorization-server  RFC 8414 metadata
+//	GET  /.well-known/openid-configuration        the same document
+//	GET  /static/                                 stylesheet of the pages
+package authz

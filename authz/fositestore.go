@@ -1,0 +1,273 @@
+package authz
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"time"
+
+	"github.com/ory/fosite"
+	"github.com/ory/fosite/handler/oauth2"
+	"github.com/ory/fosite/handler/pkce"
+	fositestorage "github.com/ory/fosite/storage"
+
+	"github.com/tenantless/tenantless/storage"
+)
+
+// fositeStore adapts storage.Store to the storage interfaces fosite's
+// handlers type-assert at start-up. It keeps only signatures (HMACs of
+// codes and refresh tokens, the signature segment of JWT access tokens),
+// never a token itself.
+type fositeStore struct {
+	st  storage.Store
+	srv *Server
+}
+
+var (
+	_ fosite.Storage                = (*fositeStore)(nil)
+	_ oauth2.CoreStorage            = (*fositeStore)(nil)
+	_ oauth2.TokenRevocationStorage = (*fositeStore)(nil)
+	_ pkce.PKCERequestStorage       = (*fositeStore)(nil)
+	_ fositestorage.Transactional   = (*fositeStore)(nil)
+)
+
+// storedRequest is the persisted form of a fosite.Requester. The client is
+// kept by ID and re-read on load, so a stored request always sees the
+// client's current grant types (fosite decides on refresh tokens from them).
+type storedRequest struct {
+	ID                string             `json:"id"`
+	RequestedAt       time.Time          `json:"requested_at"`
+	ClientID          string             `json:"client_id"`
+	RequestedScope    []string           `json:"requested_scope"`
+	GrantedScope      []string           `json:"granted_scope"`
+	RequestedAudience []string           `json:"requested_audience"`
+	GrantedAudience   []string           `json:"granted_audience"`
+	Form              url.Values         `json:"form"`
+	Session           *oauth2.JWTSession `json:"session"`
+}
+
+func (f *fositeStore) BeginTX(ctx context.Context) (context.Context, error) {
+	return f.st.BeginTx(ctx)
+}
+
+func (f *fositeStore) Commit(ctx context.Context) error { return f.st.Commit(ctx) }
+
+func (f *fositeStore) Rollback(ctx context.Context) error { return f.st.Rollback(ctx) }
+
+// GetClient loads a client by ID. It never reaches the network, so it is
+// safe inside a transaction.
+func (f *fositeStore) GetClient(ctx context.Context, id string) (fosite.Client, error) {
+	c, err := f.st.GetClient(ctx, id)
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, fosite.ErrNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	return f.srv.fositeClient(ctx, c), nil
+}
+
+// ClientAssertionJWTValid is part of fosite.ClientManager; tenantless does
+// not accept JWT client assertions, so no JTI is ever known.
+func (f *fositeStore) ClientAssertionJWTValid(context.Context, string) error { return nil }
+
+// SetClientAssertionJWT is part of fosite.ClientManager; see ClientAssertionJWTValid.
+func (f *fositeStore) SetClientAssertionJWT(context.Context, string, time.Time) error { return nil }
+
+func (f *fositeStore) create(ctx context.Context, kind storage.TokenKind, sig, accessSig string, r fosite.Requester, exp time.Time) error {
+	sess, ok := r.GetSession().(*oauth2.JWTSession)
+	if !ok {
+		return fmt.Errorf("unexpected session type %T", r.GetSession())
+	}
+	data, err := json.Marshal(storedRequest{
+		ID:                r.GetID(),
+		RequestedAt:       r.GetRequestedAt(),
+		ClientID:          r.GetClient().GetID(),
+		RequestedScope:    r.GetRequestedScopes(),
+		GrantedScope:      r.GetGrantedScopes(),
+		RequestedAudience: r.GetRequestedAudience(),
+		GrantedAudience:   r.GetGrantedAudience(),
+		Form:              r.GetRequestForm(),
+		Session:           sess,
+	})
+	if err != nil {
+		return fmt.Errorf("encode request: %w", err)
+	}
+	return f.st.CreateToken(ctx, storage.Token{
+		Kind:            kind,
+		Signature:       sig,
+		RequestID:       r.GetID(),
+		ClientID:        r.GetClient().GetID(),
+		Subject:         sess.GetSubject(),
+		RequestedAt:     r.GetRequestedAt(),
+		ExpiresAt:       exp,
+		Active:          true,
+		AccessSignature: accessSig,
+		Data:            data,
+	})
+}
+
+// load reads a token row and rebuilds its request. The returned error is
+// nil, or the row's inactivity (inactive), or a lookup error.
+func (f *fositeStore) load(ctx context.Context, kind storage.TokenKind, sig string, inactive error) (fosite.Requester, error) {
+	t, err := f.st.GetToken(ctx, kind, sig)
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, fosite.ErrNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	var sr storedRequest
+	if err := json.Unmarshal(t.Data, &sr); err != nil {
+		return nil, fmt.Errorf("decode stored request: %w", err)
+	}
+	c, err := f.GetClient(ctx, sr.ClientID)
+	if err != nil {
+		// The client was deleted: its grants are gone with it.
+		return nil, fosite.ErrNotFound
+	}
+	if sr.Session == nil {
+		sr.Session = &oauth2.JWTSession{}
+	}
+	req := &fosite.Request{
+		ID:                sr.ID,
+		RequestedAt:       sr.RequestedAt,
+		Client:            c,
+		RequestedScope:    sr.RequestedScope,
+		GrantedScope:      sr.GrantedScope,
+		RequestedAudience: sr.RequestedAudience,
+		GrantedAudience:   sr.GrantedAudience,
+		Form:              sr.Form,
+		Session:           sr.Session,
+	}
+	if req.Form == nil {
+		req.Form = url.Values{}
+	}
+	if !t.Active && inactive != nil {
+		return req, inactive
+	}
+	return req, nil
+}
+
+func expiry(r fosite.Requester, tt fosite.TokenType) time.Time {
+	if s := r.GetSession(); s != nil {
+		return s.GetExpiresAt(tt)
+	}
+	return time.Time{}
+}
+
+func (f *fositeStore) CreateAuthorizeCodeSession(ctx context.Context, sig string, r fosite.Requester) error {
+	return f.create(ctx, storage.KindCode, sig, "", r, expiry(r, fosite.AuthorizeCode))
+}
+
+// GetAuthorizeCodeSession returns the request of a code; a used code comes
+// back with fosite.ErrInvalidatedAuthorizeCode and its request, so that
+// fosite revokes the tokens the code produced.
+func (f *fositeStore) GetAuthorizeCodeSession(ctx context.Context, sig string, _ fosite.Session) (fosite.Requester, error) {
+	return f.load(ctx, storage.KindCode, sig, fosite.ErrInvalidatedAuthorizeCode)
+}
+
+// InvalidateAuthorizeCodeSession marks a code used and deletes its PKCE
+// challenge, in fosite's token transaction. This is where the PKCE row
+// goes (see DeletePKCERequestSession). A code used concurrently reports
+// errCodeUsed, which the token endpoint answers with invalid_grant.
+func (f *fositeStore) InvalidateAuthorizeCodeSession(ctx context.Context, sig string) error {
+	err := f.st.DeactivateToken(ctx, storage.KindCode, sig)
+	if errors.Is(err, storage.ErrConflict) || errors.Is(err, storage.ErrNotFound) {
+		return errCodeUsed
+	}
+	if err != nil {
+		return err
+	}
+	if err := f.st.DeleteToken(ctx, storage.KindPKCE, sig); err != nil && !errors.Is(err, storage.ErrNotFound) {
+		return err
+	}
+	return nil
+}
+
+// errCodeUsed reports that an authorization code was used by a concurrent request.
+var errCodeUsed = errors.New("authorization code already used")
+
+func (f *fositeStore) CreatePKCERequestSession(ctx context.Context, sig string, r fosite.Requester) error {
+	return f.create(ctx, storage.KindPKCE, sig, "", r, expiry(r, fosite.AuthorizeCode))
+}
+
+func (f *fositeStore) GetPKCERequestSession(ctx context.Context, sig string, _ fosite.Session) (fosite.Requester, error) {
+	return f.load(ctx, storage.KindPKCE, sig, nil)
+}
+
+// DeletePKCERequestSession does nothing. fosite calls it before it compares
+// the code_verifier, so deleting here would burn the code on a wrong
+// verifier; InvalidateAuthorizeCodeSession deletes the row once the code is
+// actually redeemed.
+func (f *fositeStore) DeletePKCERequestSession(context.Context, string) error { return nil }
+
+func (f *fositeStore) CreateAccessTokenSession(ctx context.Context, sig string, r fosite.Requester) error {
+	return f.create(ctx, storage.KindAccess, sig, "", r, expiry(r, fosite.AccessToken))
+}
+
+func (f *fositeStore) GetAccessTokenSession(ctx context.Context, sig string, _ fosite.Session) (fosite.Requester, error) {
+	r, err := f.load(ctx, storage.KindAccess, sig, fosite.ErrInactiveToken)
+	return r, err
+}
+
+func (f *fositeStore) DeleteAccessTokenSession(ctx context.Context, sig string) error {
+	err := f.st.DeleteToken(ctx, storage.KindAccess, sig)
+	if errors.Is(err, storage.ErrNotFound) {
+		return fosite.ErrNotFound
+	}
+	return err
+}
+
+func (f *fositeStore) CreateRefreshTokenSession(ctx context.Context, sig, accessSig string, r fosite.Requester) error {
+	return f.create(ctx, storage.KindRefresh, sig, accessSig, r, expiry(r, fosite.RefreshToken))
+}
+
+// GetRefreshTokenSession returns the request of a refresh token; a rotated
+// or revoked one comes back with fosite.ErrInactiveToken and its request,
+// which makes fosite revoke the whole grant (reuse detection).
+func (f *fositeStore) GetRefreshTokenSession(ctx context.Context, sig string, _ fosite.Session) (fosite.Requester, error) {
+	return f.load(ctx, storage.KindRefresh, sig, fosite.ErrInactiveToken)
+}
+
+// DeleteRefreshTokenSession deactivates rather than deletes, so that a
+// token replayed again is still recognised as reuse until it expires.
+func (f *fositeStore) DeleteRefreshTokenSession(ctx context.Context, sig string) error {
+	err := f.st.DeactivateToken(ctx, storage.KindRefresh, sig)
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		return fosite.ErrNotFound
+	case errors.Is(err, storage.ErrConflict):
+		return nil
+	}
+	return err
+}
+
+// RotateRefreshToken retires the presented refresh token. The conditional
+// update is keyed on the presented signature, so of concurrent refreshes
+// with one token exactly one wins; the others get
+// fosite.ErrSerializationFailure.
+func (f *fositeStore) RotateRefreshToken(ctx context.Context, requestID, sig string) error {
+	err := f.st.RotateRefreshToken(ctx, requestID, sig)
+	switch {
+	case errors.Is(err, storage.ErrConflict):
+		return fosite.ErrSerializationFailure
+	case errors.Is(err, storage.ErrNotFound):
+		return fosite.ErrNotFound
+	}
+	return err
+}
+
+// RevokeRefreshToken deactivates every refresh token of a grant.
+func (f *fositeStore) RevokeRefreshToken(ctx context.Context, requestID string) error {
+	_, err := f.st.DeactivateGrant(ctx, storage.KindRefresh, requestID)
+	return err
+}
+
+// RevokeAccessToken deletes every access token of a grant.
+func (f *fositeStore) RevokeAccessToken(ctx context.Context, requestID string) error {
+	_, err := f.st.DeleteGrant(ctx, storage.KindAccess, requestID)
+	return err
+}

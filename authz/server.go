@@ -1,0 +1,230 @@
+package authz
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ory/fosite"
+	"github.com/ory/fosite/compose"
+	"github.com/ory/fosite/token/jwt"
+
+	"github.com/tenantless/tenantless/storage"
+	"github.com/tenantless/tenantless/web"
+)
+
+// Scope is one OAuth scope the server can grant.
+type Scope struct {
+	// Name is the scope token, e.g. "weather:read".
+	Name string
+	// Description tells a person on the consent page what it allows.
+	Description string
+}
+
+// Config configures a Server.
+type Config struct {
+	// Store persists everything. Required.
+	Store storage.Store
+	// Templates renders the sign-in, consent and error pages. Required.
+	Templates *web.Templates
+	// Issuer is the issuer identifier (RFC 8414 §2): an http(s) URL with no
+	// query, fragment or trailing slash, e.g. "http://localhost:8080".
+	// Endpoints are served under it. Required.
+	Issuer string
+	// Resources are the RFC 8707 resource URLs tokens may be issued for;
+	// a requested resource must equal one of them (scheme and host compared
+	// case-insensitively) and becomes the token's "aud". The first is the
+	// default when a request names none. Required.
+	Resources []string
+	// Scopes are the scopes any client may request. Required.
+	Scopes []Scope
+	// AccessTokenTTL is the access token lifetime; zero means 1 hour.
+	AccessTokenTTL time.Duration
+	// RefreshTokenTTL is the refresh token lifetime, renewed on every
+	// rotation; zero means 30 days.
+	RefreshTokenTTL time.Duration
+	// CodeTTL is the authorization code lifetime; zero means 5 minutes.
+	CodeTTL time.Duration
+	// SessionTTL is how long a sign-in lasts; zero means 12 hours.
+	SessionTTL time.Duration
+	// Logger receives structured logs; nil means discard.
+	Logger *slog.Logger
+	// Now is the clock for sessions and consent; nil means time.Now.
+	Now func() time.Time
+}
+
+// Server is the OAuth 2.1 authorization server: fosite for the protocol,
+// plus sign-in, consent, RFC 8707 resources, RFC 9207 iss, metadata and
+// JWKS. Create it with New and add its routes with Mount.
+type Server struct {
+	store      storage.Store
+	tmpl       *web.Templates
+	issuer     string
+	resources  []string
+	scopes     []Scope
+	scopeNames []string
+	log        *slog.Logger
+	now        func() time.Time
+	sessionTTL time.Duration
+	secure     bool
+
+	cfg      *fosite.Config
+	provider fosite.OAuth2Provider
+	keys     *keySet
+	hasher   *SecretHasher
+	csrfKey  []byte
+	// dummyHash is verified against when a username is unknown, so that
+	// an unknown user costs as much time as a wrong password.
+	dummyHash func() string
+}
+
+const hmacSecretName = "fosite-global-hmac"
+
+// New builds a Server. It loads (or, on first start, creates and stores)
+// the token HMAC secret, the client-secret key, the CSRF key and an ES256
+// signing key, so a restart keeps every grant valid.
+func New(ctx context.Context, c Config) (*Server, error) {
+	if c.Store == nil || c.Templates == nil {
+		return nil, errors.New("authz: Store and Templates are required")
+	}
+	iss, err := url.Parse(c.Issuer)
+	if err != nil || (iss.Scheme != "http" && iss.Scheme != "https") || iss.Host == "" ||
+		iss.RawQuery != "" || iss.Fragment != "" || strings.HasSuffix(c.Issuer, "/") {
+		return nil, fmt.Errorf("authz: issuer %q must be an http(s) URL without query, fragment or trailing slash", c.Issuer)
+	}
+	if len(c.Resources) == 0 || len(c.Scopes) == 0 {
+		return nil, errors.New("authz: at least one resource and one scope are required")
+	}
+	resources := make([]string, 0, len(c.Resources))
+	for _, r := range c.Resources {
+		canon, err := canonicalResource(r)
+		if err != nil {
+			return nil, fmt.Errorf("authz: resource %q: %w", r, err)
+		}
+		resources = append(resources, canon)
+	}
+	s := &Server{
+		store:      c.Store,
+		tmpl:       c.Templates,
+		issuer:     c.Issuer,
+		resources:  resources,
+		scopes:     c.Scopes,
+		log:        c.Logger,
+		now:        c.Now,
+		sessionTTL: c.SessionTTL,
+		secure:     iss.Scheme == "https",
+	}
+	for _, sc := range c.Scopes {
+		s.scopeNames = append(s.scopeNames, sc.Name)
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	s.dummyHash = sync.OnceValue(func() string {
+		h, _ := HashPassword("not-a-real-password-" + randomToken(8))
+		return h
+	})
+	if s.sessionTTL == 0 {
+		s.sessionTTL = 12 * time.Hour
+	}
+
+	global, err := c.Store.EnsureSecret(ctx, hmacSecretName, randomBytes(32))
+	if err != nil {
+		return nil, fmt.Errorf("authz: load token secret: %w", err)
+	}
+	if s.csrfKey, err = c.Store.EnsureSecret(ctx, "csrf-hmac", randomBytes(32)); err != nil {
+		return nil, fmt.Errorf("authz: load CSRF key: %w", err)
+	}
+	if s.hasher, err = NewSecretHasher(ctx, c.Store); err != nil {
+		return nil, fmt.Errorf("authz: %w", err)
+	}
+	if s.keys, err = loadKeys(ctx, c.Store, s.now()); err != nil {
+		return nil, fmt.Errorf("authz: %w", err)
+	}
+
+	s.cfg = &fosite.Config{
+		AccessTokenLifespan:            orDefault(c.AccessTokenTTL, time.Hour),
+		RefreshTokenLifespan:           orDefault(c.RefreshTokenTTL, 30*24*time.Hour),
+		AuthorizeCodeLifespan:          orDefault(c.CodeTTL, 5*time.Minute),
+		GlobalSecret:                   global,
+		EnforcePKCE:                    true,
+		EnablePKCEPlainChallengeMethod: false,
+		AccessTokenIssuer:              c.Issuer,
+		TokenURL:                       c.Issuer + "/token",
+		JWTScopeClaimKey:               jwt.JWTScopeFieldString,
+		ScopeStrategy:                  fosite.ExactScopeStrategy,
+		AudienceMatchingStrategy:       audienceMatch,
+		RefreshTokenScopes:             []string{}, // a refresh token whenever the client has the refresh_token grant
+		RedirectSecureChecker:          redirectSecure,
+		ClientSecretsHasher:            s.hasher,
+		SendDebugMessagesToClients:     false,
+	}
+	strategy := compose.NewOAuth2JWTStrategy(s.keys.signingKey, compose.NewOAuth2HMACStrategy(s.cfg), s.cfg)
+	s.provider = compose.Compose(s.cfg, &fositeStore{st: c.Store, srv: s}, strategy,
+		compose.OAuth2AuthorizeExplicitFactory, // must precede PKCE
+		compose.OAuth2PKCEFactory,
+		compose.OAuth2RefreshTokenGrantFactory,
+		compose.OAuth2TokenRevocationFactory,
+		compose.OAuth2TokenIntrospectionFactory, // stateful: revocation is seen at once
+	)
+	return s, nil
+}
+
+// Mount registers every route of the authorization server on mux.
+func (s *Server) Mount(mux *http.ServeMux) {
+	mux.HandleFunc("GET /authorize", s.authorize)
+	mux.Handle("POST /authorize", s.browserForm(http.HandlerFunc(s.authorize)))
+	mux.Handle("POST /login", s.browserForm(http.HandlerFunc(s.login)))
+	mux.Handle("POST /logout", s.browserForm(http.HandlerFunc(s.logout)))
+	mux.HandleFunc("POST /token", s.token)
+	mux.HandleFunc("POST /revoke", s.revoke)
+	mux.HandleFunc("POST /introspect", s.introspect)
+	mux.HandleFunc("GET /jwks.json", s.jwks)
+	mux.HandleFunc("GET /.well-known/oauth-authorization-server", s.metadata)
+	mux.HandleFunc("GET /.well-known/openid-configuration", s.metadata)
+	mux.Handle("GET "+web.StaticPrefix, web.StaticHandler())
+}
+
+// Issuer returns the issuer identifier.
+func (s *Server) Issuer() string { return s.issuer }
+
+func orDefault(d, def time.Duration) time.Duration {
+	if d <= 0 {
+		return def
+	}
+	return d
+}
+
+// redirectSecure allows https, http on loopback, and private-use schemes
+// (RFC 8252 §7.1); registration already refused everything else.
+func redirectSecure(_ context.Context, u *url.URL) bool {
+	switch u.Scheme {
+	case "https":
+		return true
+	case "http":
+		return isLoopbackHost(u.Hostname())
+	}
+	return strings.Contains(u.Scheme, ".")
+}
+
+// audienceMatch requires every needle to be one of the haystack resources
+// exactly (after canonicalisation).
+func audienceMatch(haystack []string, needles []string) error {
+	for _, n := range needles {
+		canon, err := canonicalResource(n)
+		if err != nil || !slices.Contains(haystack, canon) {
+			return fosite.ErrInvalidRequest.WithHintf("Requested audience %q is not allowed.", n)
+		}
+	}
+	return nil
+}

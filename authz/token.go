@@ -1,0 +1,128 @@
+package authz
+
+import (
+	"errors"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/ory/fosite"
+	"github.com/ory/fosite/handler/oauth2"
+)
+
+// maxTokenBody bounds the body of the token, revocation and introspection
+// endpoints.
+const maxTokenBody = 64 << 10
+
+// token serves the token endpoint (RFC 6749 §3.2) for the authorization
+// code (with PKCE) and refresh token grants.
+func (s *Server) token(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	r.Body = http.MaxBytesReader(w, r.Body, maxTokenBody)
+	if err := r.ParseForm(); err != nil {
+		writeOAuthError(w, r, fosite.ErrInvalidRequest.WithHint("The body must be a form (application/x-www-form-urlencoded) of at most 64 KiB."))
+		return
+	}
+	switch gt := r.PostForm.Get("grant_type"); gt {
+	case grantAuthorizationCode, grantRefreshToken:
+	case "":
+		writeOAuthError(w, r, fosite.ErrInvalidRequest.WithHint("The grant_type parameter is missing."))
+		return
+	default:
+		writeOAuthError(w, r, fosite.ErrUnsupportedGrantType.WithHintf("Supported grant types: %s, %s.", grantAuthorizationCode, grantRefreshToken))
+		return
+	}
+	ar, err := s.provider.NewAccessRequest(ctx, r, &oauth2.JWTSession{})
+	if err != nil {
+		s.tokenError(w, r, ar, err)
+		return
+	}
+	// RFC 8707 §2.2: a resource at the token endpoint must be one the grant
+	// covers; it cannot widen what /authorize granted.
+	allowed := ar.GetGrantedAudience()
+	if ar.GetGrantTypes().ExactOne(grantAuthorizationCode) {
+		allowed = ar.GetRequestedAudience()
+	}
+	for _, res := range r.PostForm["resource"] {
+		canon, err := canonicalResource(res)
+		if err != nil || !slices.Contains(allowed, canon) {
+			s.tokenError(w, r, ar, errInvalidTarget(res))
+			return
+		}
+	}
+	if ar.GetGrantTypes().ExactOne(grantRefreshToken) {
+		// fosite#774: the refresh flow reuses the first token's iat and jti.
+		if sess, ok := ar.GetSession().(*oauth2.JWTSession); ok && sess.JWTClaims != nil {
+			sess.JWTClaims.IssuedAt = time.Time{}
+			sess.JWTClaims.JTI = ""
+		}
+	}
+	resp, err := s.provider.NewAccessResponse(ctx, ar)
+	if err != nil {
+		s.tokenError(w, r, ar, err)
+		return
+	}
+	clientID := ar.GetClient().GetID()
+	if err := s.store.TouchClient(ctx, clientID, s.now().UTC().Truncate(time.Second)); err != nil {
+		s.logger(r).Warn("record client use", "client_id", clientID, "err", err)
+	}
+	s.logger(r).Info("token issued", "client_id", clientID, "grant_type", strings.Join(ar.GetGrantTypes(), " "),
+		"user_id", ar.GetSession().GetSubject())
+	s.provider.WriteAccessResponse(ctx, w, ar, resp)
+}
+
+// tokenError writes a token endpoint error. A code redeemed by a
+// concurrent request is an invalid_grant, not a server error.
+func (s *Server) tokenError(w http.ResponseWriter, r *http.Request, ar fosite.AccessRequester, err error) {
+	if errors.Is(err, errCodeUsed) || errors.Is(err, fosite.ErrInvalidatedAuthorizeCode) {
+		err = fosite.ErrInvalidGrant.WithHint("The authorization code has already been used.")
+	}
+	rfc := fosite.ErrorToRFC6749Error(err)
+	if rfc.CodeField >= 500 {
+		s.logger(r).Error("token request failed", "err", err)
+	} else {
+		s.logger(r).Info("token request refused", "error", rfc.ErrorField, "description", rfc.GetDescription())
+	}
+	s.provider.WriteAccessError(r.Context(), w, ar, err)
+}
+
+// revoke serves RFC 7009 token revocation. Revoking either token of a
+// grant revokes the whole grant.
+func (s *Server) revoke(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	r.Body = http.MaxBytesReader(w, r.Body, maxTokenBody)
+	err := s.provider.NewRevocationRequest(ctx, r)
+	if err != nil {
+		s.logger(r).Info("revocation refused", "error", fosite.ErrorToRFC6749Error(err).ErrorField)
+	} else {
+		s.logger(r).Info("token revoked")
+	}
+	s.provider.WriteRevocationResponse(ctx, w, err)
+}
+
+// introspect serves RFC 7662 introspection. Only confidential clients,
+// authenticated with HTTP Basic, may introspect; fosite's alternative of
+// authenticating with any access token is refused, so that no bearer of
+// a token can probe other tokens.
+func (s *Server) introspect(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	r.Body = http.MaxBytesReader(w, r.Body, maxTokenBody)
+	if _, _, ok := r.BasicAuth(); !ok {
+		writeOAuthError(w, r, fosite.ErrInvalidClient.WithHint("Introspection requires client authentication with HTTP Basic."))
+		return
+	}
+	ir, err := s.provider.NewIntrospectionRequest(ctx, r, &oauth2.JWTSession{})
+	if err != nil {
+		rfc := fosite.ErrorToRFC6749Error(err)
+		if rfc.ErrorField == "request_unauthorized" || rfc.ErrorField == "invalid_client" {
+			// fosite 401s with request_unauthorized; RFC 7662 §2.3 wants
+			// the client to be told its credentials failed.
+			writeOAuthError(w, r, fosite.ErrInvalidClient.WithHint("Client authentication failed."))
+			return
+		}
+		s.provider.WriteIntrospectionError(ctx, w, err)
+		return
+	}
+	s.provider.WriteIntrospectionResponse(ctx, w, ir)
+}

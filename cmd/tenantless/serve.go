@@ -1,0 +1,258 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/tenantless/tenantless/authz"
+	"github.com/tenantless/tenantless/storage"
+	"github.com/tenantless/tenantless/web"
+)
+
+const serveUsage = `Usage:
+  tenantless [serve] [flags]
+
+Runs the authorization server (and the MCP server it protects) until
+interrupted. On first start with no users it creates the user "admin" and
+prints its password once (set TENANTLESS_ADMIN_PASSWORD to choose it).
+`
+
+// serveConfig is what the serve flags decide.
+type serveConfig struct {
+	addr, issuer, db      string
+	accessTTL, refreshTTL time.Duration
+	codeTTL               time.Duration
+	logLevel, logFormat   string
+	gcInterval            time.Duration
+}
+
+// scopes are the scopes the weather MCP server needs.
+var weatherScopes = []authz.Scope{
+	{Name: "weather:read", Description: "Read weather forecasts"},
+	{Name: "weather:alerts", Description: "Read active weather alerts"},
+}
+
+// mcpPaths are the paths at which the MCP server is served; each is a
+// resource tokens can be issued for.
+var mcpPaths = []string{"/mcp", "/mcp/stream"}
+
+func serve(ctx context.Context, args []string, e env) error {
+	fs := flagSet(e, "serve", serveUsage)
+	var c serveConfig
+	fs.StringVar(&c.addr, "addr", "127.0.0.1:8080", "address to listen on (env TENANTLESS_ADDR)")
+	fs.StringVar(&c.issuer, "issuer", "", "public base URL and OAuth issuer; default http://localhost:<listen port>; set it for a LAN or reverse proxy (env TENANTLESS_ISSUER)")
+	db := dbFlag(fs)
+	fs.DurationVar(&c.accessTTL, "access-token-ttl", time.Hour, "access token lifetime (env TENANTLESS_ACCESS_TOKEN_TTL)")
+	fs.DurationVar(&c.refreshTTL, "refresh-token-ttl", 30*24*time.Hour, "refresh token lifetime, renewed on each rotation (env TENANTLESS_REFRESH_TOKEN_TTL)")
+	fs.DurationVar(&c.codeTTL, "code-ttl", 5*time.Minute, "authorization code lifetime (env TENANTLESS_CODE_TTL)")
+	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error (env TENANTLESS_LOG_LEVEL)")
+	fs.StringVar(&c.logFormat, "log-format", "text", "text or json (env TENANTLESS_LOG_FORMAT)")
+	fs.DurationVar(&c.gcInterval, "gc-interval", 10*time.Minute, "how often expired tokens and sessions are deleted (env TENANTLESS_GC_INTERVAL)")
+	pos, err := parse(fs, args, e)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return fmt.Errorf("%w: serve takes no arguments, got %q", errUsage, pos)
+	}
+	c.db = *db
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{{"access-token-ttl", c.accessTTL}, {"refresh-token-ttl", c.refreshTTL}, {"code-ttl", c.codeTTL}, {"gc-interval", c.gcInterval}} {
+		if d.v <= 0 {
+			return fmt.Errorf("%w: --%s must be positive", errUsage, d.name)
+		}
+	}
+	log, err := newLogger(e, c.logLevel, c.logFormat)
+	if err != nil {
+		return err
+	}
+
+	st, err := openStore(ctx, c.db)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+
+	ln, err := net.Listen("tcp", c.addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w (is another server using the port? choose one with --addr)", c.addr, err)
+	}
+	defer ln.Close()
+	port := ln.Addr().(*net.TCPAddr).Port
+	issuer := c.issuer
+	if issuer == "" {
+		issuer = fmt.Sprintf("http://localhost:%d", port)
+	}
+	issuer = strings.TrimSuffix(issuer, "/")
+	resources, err := resourceURLs(issuer)
+	if err != nil {
+		return err
+	}
+
+	if err := ensureAdmin(ctx, st, e, log); err != nil {
+		return err
+	}
+	tmpl, err := web.New()
+	if err != nil {
+		return fmt.Errorf("load page templates: %w", err)
+	}
+	as, err := authz.New(ctx, authz.Config{
+		Store:           st,
+		Templates:       tmpl,
+		Issuer:          issuer,
+		Resources:       resources,
+		Scopes:          weatherScopes,
+		AccessTokenTTL:  c.accessTTL,
+		RefreshTokenTTL: c.refreshTTL,
+		CodeTTL:         c.codeTTL,
+		Logger:          log,
+	})
+	if err != nil {
+		return err
+	}
+	mux := http.NewServeMux()
+	as.Mount(mux)
+
+	srv := &http.Server{
+		Handler:           front(mux, log),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	gcCtx, stopGC := context.WithCancel(ctx)
+	defer stopGC()
+	go collectGarbage(gcCtx, st, c.gcInterval, log)
+
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	log.Info("tenantless is running", "addr", ln.Addr().String(), "issuer", issuer, "db", c.db,
+		"metadata", issuer+"/.well-known/oauth-authorization-server")
+	if e.Ready != nil {
+		e.Ready(ln.Addr().String())
+	}
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down")
+	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// resourceURLs lists the MCP resource URLs tokens may be issued for: each
+// MCP path under the issuer and, when the issuer is on loopback, under
+// every loopback spelling of it (clients use localhost, 127.0.0.1 and
+// [::1] interchangeably; each must get a token for the URL it used).
+func resourceURLs(issuer string) ([]string, error) {
+	u, err := url.Parse(issuer)
+	if err != nil || u.Host == "" {
+		return nil, fmt.Errorf("%w: --issuer %q is not an absolute URL", errUsage, issuer)
+	}
+	hosts := []string{u.Host}
+	switch u.Hostname() {
+	case "localhost", "127.0.0.1", "::1":
+		port := u.Port()
+		for _, h := range []string{"localhost", "127.0.0.1", "[::1]"} {
+			hp := h
+			if port != "" {
+				hp += ":" + port
+			}
+			if hp != u.Host {
+				hosts = append(hosts, hp)
+			}
+		}
+	}
+	var out []string
+	for _, h := range hosts {
+		for _, p := range mcpPaths {
+			out = append(out, u.Scheme+"://"+h+strings.TrimSuffix(u.Path, "/")+p)
+		}
+	}
+	return out, nil
+}
+
+// ensureAdmin creates the user "admin" when there are no users.
+func ensureAdmin(ctx context.Context, st storage.Store, e env, log *slog.Logger) error {
+	n, err := st.CountUsers(ctx)
+	if err != nil {
+		return err
+	}
+	if n > 0 {
+		return nil
+	}
+	pw := e.Getenv("TENANTLESS_ADMIN_PASSWORD")
+	generated := pw == ""
+	if generated {
+		pw = authz.GeneratePassword()
+	}
+	u, err := authz.NewUser("admin", pw, time.Now())
+	if err != nil {
+		return fmt.Errorf("TENANTLESS_ADMIN_PASSWORD: %w", err)
+	}
+	if err := st.CreateUser(ctx, u); err != nil {
+		if errors.Is(err, storage.ErrConflict) {
+			return nil // another process created it first
+		}
+		return err
+	}
+	if generated {
+		fmt.Fprintf(e.Stderr, "\n  Created user \"admin\" with password: %s\n  (shown once; change it with \"tenantless user passwd admin\")\n\n", pw)
+	} else {
+		log.Info("created user admin with the password from TENANTLESS_ADMIN_PASSWORD")
+	}
+	return nil
+}
+
+// collectGarbage deletes expired rows now and then every interval.
+func collectGarbage(ctx context.Context, st storage.Store, every time.Duration, log *slog.Logger) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		res, err := st.GarbageCollect(ctx, time.Now())
+		switch {
+		case err != nil && ctx.Err() == nil:
+			log.Error("garbage collection", "err", err)
+		case res.Tokens+res.Sessions+res.Clients > 0:
+			log.Info("garbage collected", "tokens", res.Tokens, "sessions", res.Sessions, "clients", res.Clients)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func newLogger(e env, level, format string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("%w: --log-level %q: use debug, info, warn or error", errUsage, level)
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(e.Stderr, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(e.Stderr, opts)), nil
+	}
+	return nil, fmt.Errorf("%w: --log-format %q: use text or json", errUsage, format)
+}

@@ -1,0 +1,268 @@
+package storage
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Sentinel errors every backend returns, checked with errors.Is.
+var (
+	// ErrNotFound means the record does not exist (or, for conditional
+	// updates, no row was in the state the update required).
+	ErrNotFound = errors.New("storage: not found")
+	// ErrConflict means a unique key is already taken, or a conditional
+	// update lost a race (for example a second rotation of one refresh token).
+	ErrConflict = errors.New("storage: conflict")
+)
+
+// Client is a registered OAuth client (RFC 7591 §2 metadata plus our bookkeeping).
+type Client struct {
+	// ID is the client_id. Generated IDs never start with "https://";
+	// metadata-document clients use their document URL.
+	ID string
+	// SecretHash is the keyed hash of the client secret; nil for public clients.
+	SecretHash []byte
+	// Name is the human-readable client_name shown on the consent page.
+	Name string
+	// RedirectURIs are the registered redirect URIs, in registration order.
+	RedirectURIs []string
+	// GrantTypes are the OAuth grant types the client may use.
+	GrantTypes []string
+	// ResponseTypes are the OAuth response types the client may use.
+	ResponseTypes []string
+	// Scopes is the scope value the client registered (informational).
+	Scopes []string
+	// TokenEndpointAuthMethod is "none", "client_secret_basic" or "client_secret_post".
+	TokenEndpointAuthMethod string
+	// Source tells where the client came from: SourceStatic, SourceDCR or SourceCIMD.
+	Source string
+	// Metadata is the full registered metadata as a JSON object, echoed back
+	// to the client on RFC 7591/7592 reads. May be nil.
+	Metadata []byte
+	// RegistrationTokenHash is the hash of the RFC 7592 registration access
+	// token; nil when the client has none.
+	RegistrationTokenHash []byte
+	// CreatedAt is when the client was registered.
+	CreatedAt time.Time
+	// UpdatedAt is when the client record last changed.
+	UpdatedAt time.Time
+	// ExpiresAt is when a cached record stops being valid (metadata-document
+	// clients); the zero value means never.
+	ExpiresAt time.Time
+	// LastUsedAt is when the client last obtained a token; zero if never.
+	LastUsedAt time.Time
+}
+
+// Client sources.
+const (
+	SourceStatic = "static" // added by an operator with the CLI
+	SourceDCR    = "dcr"    // RFC 7591 dynamic registration
+	SourceCIMD   = "cimd"   // client ID metadata document
+)
+
+// User is a person who can sign in.
+type User struct {
+	// ID is a stable random identifier; it is the token subject ("sub").
+	ID string
+	// Username is the unique sign-in name.
+	Username string
+	// PasswordHash is an encoded adaptive hash (for example argon2id in PHC form).
+	PasswordHash string
+	// CreatedAt is when the user was created.
+	CreatedAt time.Time
+	// UpdatedAt is when the user record last changed.
+	UpdatedAt time.Time
+}
+
+// Consent records that a user allowed a client the given scopes for the
+// given resources. There is at most one consent per (UserID, ClientID).
+type Consent struct {
+	UserID    string
+	ClientID  string
+	Scopes    []string
+	Resources []string
+	// CreatedAt is when consent was first given; kept across updates.
+	CreatedAt time.Time
+	// UpdatedAt is when the consent last changed.
+	UpdatedAt time.Time
+}
+
+// Session is a browser sign-in session. The cookie value is never stored:
+// IDHash is its SHA-256.
+type Session struct {
+	IDHash    []byte
+	UserID    string
+	CreatedAt time.Time
+	ExpiresAt time.Time
+}
+
+// TokenKind distinguishes the OAuth artefacts kept in the token table.
+type TokenKind string
+
+// Token kinds.
+const (
+	KindCode    TokenKind = "code"    // authorization code
+	KindPKCE    TokenKind = "pkce"    // PKCE challenge keyed by the code's signature
+	KindAccess  TokenKind = "access"  // access token
+	KindRefresh TokenKind = "refresh" // refresh token
+)
+
+// Token is one stored OAuth artefact. Only the signature (an HMAC or the
+// JWT signature segment) is stored, never the token itself.
+type Token struct {
+	Kind      TokenKind
+	Signature string
+	// RequestID identifies the grant; it is shared by the code, the PKCE
+	// row and every access and refresh token of one authorization.
+	RequestID string
+	ClientID  string
+	// Subject is the user ID the grant was made for.
+	Subject     string
+	RequestedAt time.Time
+	// ExpiresAt is when the row may be garbage collected; zero means never.
+	ExpiresAt time.Time
+	// Active is false once a code is used or a refresh token rotated or revoked.
+	Active bool
+	// AccessSignature links a refresh token to the access token issued with it.
+	AccessSignature string
+	// Data is an opaque serialised request owned by the caller.
+	Data []byte
+}
+
+// SigningKey is a private key that signs access tokens.
+type SigningKey struct {
+	// ID is the JWK "kid".
+	ID string
+	// Algorithm is the JWS algorithm, for example "ES256".
+	Algorithm string
+	// PrivateKey is the PKCS#8 DER encoding of the private key.
+	PrivateKey []byte
+	CreatedAt  time.Time
+	// RetiredAt is when the key stopped signing; zero while it is current.
+	RetiredAt time.Time
+}
+
+// GCResult counts the rows removed by a garbage collection.
+type GCResult struct {
+	Tokens   int64
+	Sessions int64
+	Clients  int64
+}
+
+// Store is the persistence every part of tenantless uses. Implementations
+// must be safe for concurrent use.
+//
+// Transactions are carried in the context: BeginTx returns a context that
+// every other method called with it (reads included) runs inside, until
+// Commit or Rollback is called with that same context. Calls with a context
+// that carries no transaction run on their own.
+type Store interface {
+	// BeginTx starts a write transaction and returns a context carrying it.
+	BeginTx(ctx context.Context) (context.Context, error)
+	// Commit commits the transaction carried by ctx.
+	Commit(ctx context.Context) error
+	// Rollback abandons the transaction carried by ctx; it is a no-op if the
+	// transaction already ended.
+	Rollback(ctx context.Context) error
+
+	// CreateClient stores a new client; ErrConflict if the ID is taken.
+	CreateClient(ctx context.Context, c Client) error
+	// GetClient returns a client by ID, or ErrNotFound.
+	GetClient(ctx context.Context, id string) (Client, error)
+	// UpdateClient replaces every field of an existing client but ID and
+	// CreatedAt; ErrNotFound if it does not exist.
+	UpdateClient(ctx context.Context, c Client) error
+	// ListClients returns all clients ordered by creation time, then ID.
+	ListClients(ctx context.Context) ([]Client, error)
+	// DeleteClient removes a client with its consents and tokens; ErrNotFound
+	// if it does not exist.
+	DeleteClient(ctx context.Context, id string) error
+	// TouchClient sets LastUsedAt; ErrNotFound if the client does not exist.
+	TouchClient(ctx context.Context, id string, at time.Time) error
+
+	// CreateUser stores a new user; ErrConflict if the ID or username is taken.
+	CreateUser(ctx context.Context, u User) error
+	// GetUser returns a user by ID, or ErrNotFound.
+	GetUser(ctx context.Context, id string) (User, error)
+	// GetUserByUsername returns a user by username, or ErrNotFound.
+	GetUserByUsername(ctx context.Context, username string) (User, error)
+	// ListUsers returns all users ordered by username.
+	ListUsers(ctx context.Context) ([]User, error)
+	// CountUsers returns the number of users.
+	CountUsers(ctx context.Context) (int, error)
+	// SetUserPassword replaces a user's password hash; ErrNotFound if the
+	// user does not exist.
+	SetUserPassword(ctx context.Context, id, passwordHash string, at time.Time) error
+	// DeleteUser removes a user with their sessions, consents and tokens;
+	// ErrNotFound if the user does not exist.
+	DeleteUser(ctx context.Context, id string) error
+
+	// PutConsent creates or replaces the consent of (UserID, ClientID),
+	// keeping the original CreatedAt when it replaces one.
+	PutConsent(ctx context.Context, c Consent) error
+	// GetConsent returns the consent of a user for a client, or ErrNotFound.
+	GetConsent(ctx context.Context, userID, clientID string) (Consent, error)
+	// ListConsents returns the consents of a user ordered by client ID.
+	ListConsents(ctx context.Context, userID string) ([]Consent, error)
+	// DeleteConsent removes a consent; ErrNotFound if there is none.
+	DeleteConsent(ctx context.Context, userID, clientID string) error
+
+	// CreateSession stores a sign-in session; ErrConflict if IDHash is taken.
+	CreateSession(ctx context.Context, s Session) error
+	// GetSession returns a session by IDHash, or ErrNotFound. It does not
+	// check expiry; callers compare ExpiresAt with their clock.
+	GetSession(ctx context.Context, idHash []byte) (Session, error)
+	// DeleteSession removes a session; ErrNotFound if there is none.
+	DeleteSession(ctx context.Context, idHash []byte) error
+
+	// CreateToken stores a token row; ErrConflict if (Kind, Signature) is taken.
+	CreateToken(ctx context.Context, t Token) error
+	// GetToken returns a token row, active or not, or ErrNotFound.
+	GetToken(ctx context.Context, kind TokenKind, signature string) (Token, error)
+	// DeleteToken removes one token row; ErrNotFound if there is none.
+	DeleteToken(ctx context.Context, kind TokenKind, signature string) error
+	// DeactivateToken marks one active row inactive. It is the atomic
+	// one-time-use check: ErrNotFound if the row does not exist, ErrConflict
+	// if it was already inactive. Of concurrent calls for one row exactly one
+	// succeeds.
+	DeactivateToken(ctx context.Context, kind TokenKind, signature string) error
+	// DeactivateGrant marks every row of the given kind and request ID
+	// inactive and returns how many rows changed.
+	DeactivateGrant(ctx context.Context, kind TokenKind, requestID string) (int64, error)
+	// DeleteGrant removes every row of the given kind and request ID and
+	// returns how many were removed.
+	DeleteGrant(ctx context.Context, kind TokenKind, requestID string) (int64, error)
+	// RotateRefreshToken retires the presented refresh token of a grant: it
+	// deactivates the row with that signature (ErrNotFound if none,
+	// ErrConflict if it was no longer active, so of concurrent rotations
+	// exactly one wins), then deactivates every other refresh row of the
+	// request ID and deletes the grant's access tokens.
+	RotateRefreshToken(ctx context.Context, requestID, signature string) error
+	// ListGrantTokens returns the active access and refresh rows of a user,
+	// optionally of one client (empty clientID means all), newest first.
+	ListGrantTokens(ctx context.Context, userID, clientID string) ([]Token, error)
+
+	// CreateSigningKey stores a new signing key; ErrConflict if the ID is taken.
+	CreateSigningKey(ctx context.Context, k SigningKey) error
+	// ListSigningKeys returns every signing key, newest first.
+	ListSigningKeys(ctx context.Context) ([]SigningKey, error)
+	// RetireSigningKey sets RetiredAt on a key; ErrNotFound if it does not exist.
+	RetireSigningKey(ctx context.Context, id string, at time.Time) error
+	// DeleteSigningKey removes a key; ErrNotFound if it does not exist.
+	DeleteSigningKey(ctx context.Context, id string) error
+
+	// EnsureSecret returns the secret stored under name, storing value first
+	// if there is none. Concurrent callers all get the same stored value.
+	EnsureSecret(ctx context.Context, name string, value []byte) ([]byte, error)
+
+	// GarbageCollect removes token rows and sessions whose ExpiresAt is
+	// before now, and clients of source SourceCIMD whose ExpiresAt is before
+	// now and that hold no tokens. Rows with a zero ExpiresAt never expire.
+	GarbageCollect(ctx context.Context, now time.Time) (GCResult, error)
+
+	// Ping checks that the store is reachable.
+	Ping(ctx context.Context) error
+	// Close releases the store's resources.
+	Close() error
+}

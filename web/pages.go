@@ -1,0 +1,98 @@
+package web
+
+// LoginPage is the data for the sign-in page. The form posts username,
+// password, csrf_token and next to Action.
+type LoginPage struct {
+	// Action is the form's action URL, for example "/login".
+	Action string
+	// Next is carried in the hidden input "next": where to continue after
+	// sign-in.
+	Next string
+	// CSRFToken is carried in the hidden input "csrf_token".
+	CSRFToken string
+	// Username pre-fills the username field after a failed attempt; when set,
+	// the password field gets the focus instead.
+	Username string
+	// Error is shown above the form, for example "Wrong username or password.".
+	// Empty shows nothing.
+	Error string
+	// ClientName, when set, adds "Sign in to continue to {ClientName}".
+	ClientName string
+}
+
+// Scope is one requested OAuth scope (RFC 6749 §3.3) as the consent page
+// lists it.
+type Scope struct {
+	// Name is the scope token, shown in monospace.
+	Name string
+	// Description says in plain words what the scope allows; may be empty.
+	Description string
+}
+
+// Field is one hidden form input, rendered as
+// <input type="hidden" name="{Name}" value="{Value}">.
+type Field struct {
+	// Name is the input's name.
+	Name string
+	// Value is the input's value.
+	Value string
+}
+
+// ConsentPage is the data for the consent page: one form that posts
+// csrf_token, the Hidden fields and decision=allow or decision=deny to Action.
+//
+// It shows what the MCP authorization spec asks a consent screen to show: the
+// client's name, its client ID (and, for a Client ID Metadata Document, the
+// host that serves it), the redirect host, the requested scopes and
+// resources, and a warning when the client can only redirect to localhost.
+type ConsentPage struct {
+	// Action is the form's action URL (POST), for example "/authorize".
+	Action string
+	// CSRFToken is carried in the hidden input "csrf_token".
+	CSRFToken string
+	// Hidden are more hidden inputs carried through (the original
+	// authorization request parameters), rendered in order after csrf_token.
+	// Fields named "csrf_token" or "decision" are not rendered: they would
+	// come before the real token or the pressed button in the posted form, so
+	// a crafted authorization request could otherwise decide for the user.
+	Hidden []Field
+	// Username is the signed-in user ("Signed in as …"); empty shows nothing.
+	Username string
+	// ClientName is the client's self-declared name. Empty shows
+	// "An unnamed application".
+	ClientName string
+	// ClientID is the client_id, shown in monospace.
+	ClientID string
+	// ClientIDHost is non-empty when the client ID is a URL (a Client ID
+	// Metadata Document); the page then says "Client ID document hosted at
+	// {ClientIDHost}". It makes no claim that the client is verified.
+	ClientIDHost string
+	// RedirectHost is the host the user will be sent back to, shown
+	// prominently next to the buttons.
+	RedirectHost string
+	// LocalhostOnly shows a warning that every redirect URI of this client is
+	// on this computer, so only a trusted local application should be allowed.
+	LocalhostOnly bool
+	// Scopes are the requested scopes with their descriptions.
+	Scopes []Scope
+	// Resources are the resources (URLs, RFC 8707) the access is for; the
+	// section is left out when there are none.
+	Resources []string
+}
+
+// ErrorPage is the data for the error page shown to a person when the
+// authorization flow cannot go on (for example an unknown client or a
+// redirect URI that does not match, where RFC 6749 §4.1.2.1 forbids
+// redirecting the error back to the client).
+type ErrorPage struct {
+	// Title is the short heading, for example "Unknown application". Empty
+	// shows "Something went wrong".
+	Title string
+	// Message says what went wrong, for a person.
+	Message string
+	// Code is an optional machine code, for example "invalid_client", shown
+	// small.
+	Code string
+	// Hint optionally says what to do next.
+	Hint string
+}
