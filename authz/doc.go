@@ -20,5 +20,8 @@
 //	GET  /jwks.json                               public signing keys
 //	GET  /.well-known/oauth-authorization-server  RFC 8414 metadata
 //	GET  /.well-known/openid-configuration        the same document
+//	POST /register                                RFC 7591 dynamic client registration (open, token or off)
+//	GET, PUT, DELETE /register/{client_id}        RFC 7592 management with the registration access token
+//	OPTIONS on every API route                    CORS preflight (the APIs take no cookies)
 //	GET  /static/                                 stylesheet of the pages
 package authz

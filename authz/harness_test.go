@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -39,9 +40,17 @@ type harness struct {
 	public   storage.Client
 	conf     storage.Client
 	secret   string
+	// offset moves the server's clock (Config.Now) forward.
+	offset atomic.Int64
 }
 
-func newHarness(t *testing.T) *harness {
+// advance moves the server's clock forward by d.
+func (h *harness) advance(d time.Duration) { h.offset.Add(int64(d)) }
+
+// harnessOption changes the server configuration of a harness.
+type harnessOption func(*authz.Config)
+
+func newHarness(t *testing.T, opts ...harnessOption) *harness {
 	t.Helper()
 	ctx := t.Context()
 	h := &harness{t: t, db: filepath.Join(t.TempDir(), "authz.db")}
@@ -62,13 +71,18 @@ func newHarness(t *testing.T) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h.srv, err = authz.New(ctx, authz.Config{
+	cfg := authz.Config{
 		Store:     st,
 		Templates: tmpl,
 		Issuer:    h.base,
 		Resources: []string{h.resource, h.base + "/mcp/stream"},
 		Scopes:    []authz.Scope{{Name: "weather:read", Description: "Read forecasts"}, {Name: "weather:alerts", Description: "Read alerts"}},
-	})
+		Now:       func() time.Time { return time.Now().Add(time.Duration(h.offset.Load())) },
+	}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	h.srv, err = authz.New(ctx, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

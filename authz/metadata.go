@@ -33,7 +33,7 @@ type Metadata struct {
 
 // Metadata returns the server's metadata document.
 func (s *Server) Metadata() Metadata {
-	return Metadata{
+	m := Metadata{
 		Issuer:                                     s.issuer,
 		AuthorizationEndpoint:                      s.issuer + "/authorize",
 		TokenEndpoint:                              s.issuer + "/token",
@@ -53,11 +53,14 @@ func (s *Server) Metadata() Metadata {
 		IDTokenSigningAlgValuesSupported:           []string{"ES256"},
 		PromptValuesSupported:                      []string{"none", "consent"},
 	}
+	if s.registration != RegistrationOff {
+		m.RegistrationEndpoint = s.issuer + "/register"
+	}
+	return m
 }
 
 // metadata serves RFC 8414 §3 metadata.
 func (s *Server) metadata(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("Access-Control-Allow-Origin", "*")
 	w.Header().Set("Cache-Control", "public, max-age=60")
 	writeJSON(w, r, http.StatusOK, "application/json", s.Metadata())
 }

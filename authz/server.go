@@ -54,6 +54,9 @@ type Config struct {
 	CodeTTL time.Duration
 	// SessionTTL is how long a sign-in lasts; zero means 12 hours.
 	SessionTTL time.Duration
+	// Registration is RegistrationOpen, RegistrationToken or
+	// RegistrationOff; empty means RegistrationOpen.
+	Registration string
 	// Logger receives structured logs; nil means discard.
 	Logger *slog.Logger
 	// Now is the clock for sessions and consent; nil means time.Now.
@@ -64,16 +67,17 @@ type Config struct {
 // plus sign-in, consent, RFC 8707 resources, RFC 9207 iss, metadata and
 // JWKS. Create it with New and add its routes with Mount.
 type Server struct {
-	store      storage.Store
-	tmpl       *web.Templates
-	issuer     string
-	resources  []string
-	scopes     []Scope
-	scopeNames []string
-	log        *slog.Logger
-	now        func() time.Time
-	sessionTTL time.Duration
-	secure     bool
+	store        storage.Store
+	tmpl         *web.Templates
+	issuer       string
+	resources    []string
+	scopes       []Scope
+	scopeNames   []string
+	log          *slog.Logger
+	now          func() time.Time
+	sessionTTL   time.Duration
+	secure       bool
+	registration string
 
 	cfg      *fosite.Config
 	provider fosite.OAuth2Provider
@@ -110,16 +114,24 @@ func New(ctx context.Context, c Config) (*Server, error) {
 		}
 		resources = append(resources, canon)
 	}
+	switch c.Registration {
+	case "":
+		c.Registration = RegistrationOpen
+	case RegistrationOpen, RegistrationToken, RegistrationOff:
+	default:
+		return nil, fmt.Errorf("authz: registration mode %q: use open, token or off", c.Registration)
+	}
 	s := &Server{
-		store:      c.Store,
-		tmpl:       c.Templates,
-		issuer:     c.Issuer,
-		resources:  resources,
-		scopes:     c.Scopes,
-		log:        c.Logger,
-		now:        c.Now,
-		sessionTTL: c.SessionTTL,
-		secure:     iss.Scheme == "https",
+		registration: c.Registration,
+		store:        c.Store,
+		tmpl:         c.Templates,
+		issuer:       c.Issuer,
+		resources:    resources,
+		scopes:       c.Scopes,
+		log:          c.Logger,
+		now:          c.Now,
+		sessionTTL:   c.SessionTTL,
+		secure:       iss.Scheme == "https",
 	}
 	for _, sc := range c.Scopes {
 		s.scopeNames = append(s.scopeNames, sc.Name)
@@ -186,13 +198,51 @@ func (s *Server) Mount(mux *http.ServeMux) {
 	mux.Handle("POST /authorize", s.browserForm(http.HandlerFunc(s.authorize)))
 	mux.Handle("POST /login", s.browserForm(http.HandlerFunc(s.login)))
 	mux.Handle("POST /logout", s.browserForm(http.HandlerFunc(s.logout)))
-	mux.HandleFunc("POST /token", s.token)
-	mux.HandleFunc("POST /revoke", s.revoke)
-	mux.HandleFunc("POST /introspect", s.introspect)
-	mux.HandleFunc("GET /jwks.json", s.jwks)
-	mux.HandleFunc("GET /.well-known/oauth-authorization-server", s.metadata)
-	mux.HandleFunc("GET /.well-known/openid-configuration", s.metadata)
+
+	// The JSON and form APIs take no cookies, so any origin may call them
+	// (browser-based MCP clients discover and register from their page).
+	api := func(path string, methods map[string]http.HandlerFunc) {
+		allow := "OPTIONS"
+		for m, h := range methods {
+			mux.Handle(m+" "+path, cors(h))
+			allow += ", " + m
+		}
+		mux.Handle("OPTIONS "+path, preflight(allow))
+	}
+	api("/token", map[string]http.HandlerFunc{"POST": s.token})
+	api("/revoke", map[string]http.HandlerFunc{"POST": s.revoke})
+	api("/introspect", map[string]http.HandlerFunc{"POST": s.introspect})
+	api("/register", map[string]http.HandlerFunc{"POST": s.register})
+	api("/register/{client_id}", map[string]http.HandlerFunc{
+		"GET": s.readRegistration, "PUT": s.updateRegistration, "DELETE": s.deleteRegistration,
+	})
+	api("/jwks.json", map[string]http.HandlerFunc{"GET": s.jwks})
+	api("/.well-known/oauth-authorization-server", map[string]http.HandlerFunc{"GET": s.metadata})
+	api("/.well-known/openid-configuration", map[string]http.HandlerFunc{"GET": s.metadata})
 	mux.Handle("GET "+web.StaticPrefix, web.StaticHandler())
+}
+
+// cors lets any origin read h's responses, including the challenge and
+// Location headers.
+func cors(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Access-Control-Allow-Origin", "*")
+		w.Header().Set("Access-Control-Expose-Headers", "WWW-Authenticate, Location")
+		h.ServeHTTP(w, r)
+	})
+}
+
+// preflight answers a CORS preflight for a route with the given methods.
+func preflight(methods string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("Access-Control-Allow-Origin", "*")
+		h.Set("Access-Control-Allow-Methods", methods)
+		h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, MCP-Protocol-Version")
+		h.Set("Access-Control-Max-Age", "600")
+		h.Set("Allow", methods)
+		w.WriteHeader(http.StatusNoContent)
+	})
 }
 
 // Issuer returns the issuer identifier.

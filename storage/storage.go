@@ -143,11 +143,24 @@ type SigningKey struct {
 	RetiredAt time.Time
 }
 
+// InitialAccessToken authorises dynamic client registration when
+// registration is restricted (RFC 7591 §3). Only its hash is stored.
+type InitialAccessToken struct {
+	// Hash is the SHA-256 of the token.
+	Hash []byte
+	// Note says what the operator created it for.
+	Note      string
+	CreatedAt time.Time
+	// ExpiresAt is when it stops working; zero means never.
+	ExpiresAt time.Time
+}
+
 // GCResult counts the rows removed by a garbage collection.
 type GCResult struct {
-	Tokens   int64
-	Sessions int64
-	Clients  int64
+	Tokens              int64
+	Sessions            int64
+	Clients             int64
+	InitialAccessTokens int64
 }
 
 // Store is the persistence every part of tenantless uses. Implementations
@@ -243,6 +256,23 @@ type Store interface {
 	// optionally of one client (empty clientID means all), newest first.
 	ListGrantTokens(ctx context.Context, userID, clientID string) ([]Token, error)
 
+	// DeleteUnusedClients removes clients of the given source, with their
+	// consents and tokens, that hold no live grant (no active access or
+	// refresh token that is unexpired at now) and that either were never
+	// used (LastUsedAt zero) and created before neverUsedBefore, or were
+	// last used before lastUsedBefore. It returns the IDs removed.
+	DeleteUnusedClients(ctx context.Context, source string, neverUsedBefore, lastUsedBefore, now time.Time) ([]string, error)
+
+	// CreateInitialAccessToken stores a token; ErrConflict if Hash is taken.
+	CreateInitialAccessToken(ctx context.Context, t InitialAccessToken) error
+	// GetInitialAccessToken returns a token by hash, or ErrNotFound. It does
+	// not check expiry.
+	GetInitialAccessToken(ctx context.Context, hash []byte) (InitialAccessToken, error)
+	// ListInitialAccessTokens returns every token, newest first.
+	ListInitialAccessTokens(ctx context.Context) ([]InitialAccessToken, error)
+	// DeleteInitialAccessToken removes a token; ErrNotFound if there is none.
+	DeleteInitialAccessToken(ctx context.Context, hash []byte) error
+
 	// CreateSigningKey stores a new signing key; ErrConflict if the ID is taken.
 	CreateSigningKey(ctx context.Context, k SigningKey) error
 	// ListSigningKeys returns every signing key, newest first.
@@ -256,8 +286,8 @@ type Store interface {
 	// if there is none. Concurrent callers all get the same stored value.
 	EnsureSecret(ctx context.Context, name string, value []byte) ([]byte, error)
 
-	// GarbageCollect removes token rows and sessions whose ExpiresAt is
-	// before now, and clients of source SourceCIMD whose ExpiresAt is before
+	// GarbageCollect removes token rows, sessions and initial access tokens
+	// whose ExpiresAt is before now, and clients of source SourceCIMD whose ExpiresAt is before
 	// now and that hold no tokens. Rows with a zero ExpiresAt never expire.
 	GarbageCollect(ctx context.Context, now time.Time) (GCResult, error)
 

@@ -39,6 +39,8 @@ Commands:
   serve     run the server (the default when no command is given)
   user      add, list, change or delete users:   user add|list|passwd|delete
   client    register, list or delete clients:    client add|list|delete
+  initial-token
+            tokens that allow dynamic client registration with --registration=token
   version   print the version
 
 Run "tenantless <command> --help" for a command's flags. Every flag can also
@@ -78,6 +80,8 @@ func dispatch(ctx context.Context, args []string, e env) error {
 		return userCmd(ctx, rest, e)
 	case "client":
 		return clientCmd(ctx, rest, e)
+	case "initial-token":
+		return initialTokenCmd(ctx, rest, e)
 	case "version":
 		fmt.Fprintf(e.Stdout, "tenantless %s\n", version)
 		return nil

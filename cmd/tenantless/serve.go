@@ -31,6 +31,9 @@ type serveConfig struct {
 	codeTTL               time.Duration
 	logLevel, logFormat   string
 	gcInterval            time.Duration
+	registration          string
+	neverUsedTTL          time.Duration
+	unusedTTL             time.Duration
 }
 
 // scopes are the scopes the weather MCP server needs.
@@ -55,6 +58,9 @@ func serve(ctx context.Context, args []string, e env) error {
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error (env TENANTLESS_LOG_LEVEL)")
 	fs.StringVar(&c.logFormat, "log-format", "text", "text or json (env TENANTLESS_LOG_FORMAT)")
 	fs.DurationVar(&c.gcInterval, "gc-interval", 10*time.Minute, "how often expired tokens and sessions are deleted (env TENANTLESS_GC_INTERVAL)")
+	fs.StringVar(&c.registration, "registration", "", "dynamic client registration: open, token (initial access token required) or off; default open on a loopback listener, token otherwise (env TENANTLESS_REGISTRATION)")
+	fs.DurationVar(&c.neverUsedTTL, "dcr-never-used-ttl", 24*time.Hour, "remove a dynamically registered client never used this long after registering (env TENANTLESS_DCR_NEVER_USED_TTL)")
+	fs.DurationVar(&c.unusedTTL, "dcr-unused-ttl", 30*24*time.Hour, "remove a dynamically registered client unused this long and holding no live grant (env TENANTLESS_DCR_UNUSED_TTL)")
 	pos, err := parse(fs, args, e)
 	if err != nil {
 		return err
@@ -66,7 +72,8 @@ func serve(ctx context.Context, args []string, e env) error {
 	for _, d := range []struct {
 		name string
 		v    time.Duration
-	}{{"access-token-ttl", c.accessTTL}, {"refresh-token-ttl", c.refreshTTL}, {"code-ttl", c.codeTTL}, {"gc-interval", c.gcInterval}} {
+	}{{"access-token-ttl", c.accessTTL}, {"refresh-token-ttl", c.refreshTTL}, {"code-ttl", c.codeTTL}, {"gc-interval", c.gcInterval},
+		{"dcr-never-used-ttl", c.neverUsedTTL}, {"dcr-unused-ttl", c.unusedTTL}} {
 		if d.v <= 0 {
 			return fmt.Errorf("%w: --%s must be positive", errUsage, d.name)
 		}
@@ -98,6 +105,12 @@ func serve(ctx context.Context, args []string, e env) error {
 		return err
 	}
 
+	if c.registration == "" {
+		c.registration = "token"
+		if ip := ln.Addr().(*net.TCPAddr).IP; ip.IsLoopback() {
+			c.registration = "open"
+		}
+	}
 	if err := ensureAdmin(ctx, st, e, log); err != nil {
 		return err
 	}
@@ -114,6 +127,7 @@ func serve(ctx context.Context, args []string, e env) error {
 		AccessTokenTTL:  c.accessTTL,
 		RefreshTokenTTL: c.refreshTTL,
 		CodeTTL:         c.codeTTL,
+		Registration:    c.registration,
 		Logger:          log,
 	})
 	if err != nil {
@@ -132,11 +146,27 @@ func serve(ctx context.Context, args []string, e env) error {
 	}
 	gcCtx, stopGC := context.WithCancel(ctx)
 	defer stopGC()
-	go collectGarbage(gcCtx, st, c.gcInterval, log)
+	go collectGarbage(gcCtx, c.gcInterval, log, func(ctx context.Context) {
+		res, err := st.GarbageCollect(ctx, time.Now())
+		switch {
+		case err != nil && ctx.Err() == nil:
+			log.Error("garbage collection", "err", err)
+		case res.Tokens+res.Sessions+res.Clients+res.InitialAccessTokens > 0:
+			log.Info("garbage collected", "tokens", res.Tokens, "sessions", res.Sessions, "clients", res.Clients,
+				"initial_access_tokens", res.InitialAccessTokens)
+		}
+		ids, err := as.SweepClients(ctx, c.neverUsedTTL, c.unusedTTL)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			log.Error("sweep unused clients", "err", err)
+		case len(ids) > 0:
+			log.Info("removed unused dynamically registered clients", "count", len(ids), "client_ids", strings.Join(ids, " "))
+		}
+	})
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
-	log.Info("tenantless is running", "addr", ln.Addr().String(), "issuer", issuer, "db", c.db,
+	log.Info("tenantless is running", "addr", ln.Addr().String(), "issuer", issuer, "db", c.db, "registration", c.registration,
 		"metadata", issuer+"/.well-known/oauth-authorization-server")
 	if e.Ready != nil {
 		e.Ready(ln.Addr().String())
@@ -222,18 +252,12 @@ func ensureAdmin(ctx context.Context, st storage.Store, e env, log *slog.Logger)
 	return nil
 }
 
-// collectGarbage deletes expired rows now and then every interval.
-func collectGarbage(ctx context.Context, st storage.Store, every time.Duration, log *slog.Logger) {
+// collectGarbage runs collect now and then every interval until ctx ends.
+func collectGarbage(ctx context.Context, every time.Duration, log *slog.Logger, collect func(context.Context)) {
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
-		res, err := st.GarbageCollect(ctx, time.Now())
-		switch {
-		case err != nil && ctx.Err() == nil:
-			log.Error("garbage collection", "err", err)
-		case res.Tokens+res.Sessions+res.Clients > 0:
-			log.Info("garbage collected", "tokens", res.Tokens, "sessions", res.Sessions, "clients", res.Clients)
-		}
+		collect(ctx)
 		select {
 		case <-ctx.Done():
 			return

@@ -83,6 +83,70 @@ func (s *Store) DeleteClient(ctx context.Context, id string) error {
 	}))
 }
 
+// DeleteUnusedClients removes, in one transaction, the clients of source
+// that hold no live grant and were either never used and created before
+// neverUsedBefore, or last used before lastUsedBefore, with their consents
+// (by foreign key) and all their token rows, as DeleteClient does. It
+// returns the removed IDs sorted, nil if none.
+//
+// A live grant is an active access or refresh row whose expires_at is 0 or
+// not before now: a row expiring at now has not expired yet, as in
+// GarbageCollect. Codes and PKCE rows hold no grant. A zero cutoff is 0, so
+// it selects nothing on its side.
+func (s *Store) DeleteUnusedClients(ctx context.Context, source string, neverUsedBefore, lastUsedBefore, now time.Time) ([]string, error) {
+	var ids []string
+	err := s.inTx(ctx, func(q querier) error {
+		var err error
+		// The two halves of the union are each one range of the index
+		// clients_source_last_used_at; written as an OR, SQLite scans every
+		// client of the source.
+		ids, err = queryIDs(ctx, q, `WITH candidates (id) AS (
+				SELECT id FROM clients WHERE source = ?1 AND last_used_at = 0 AND created_at < ?2
+				UNION ALL
+				SELECT id FROM clients WHERE source = ?1 AND last_used_at > 0 AND last_used_at < ?3)
+			SELECT id FROM candidates
+			WHERE NOT EXISTS (SELECT 1 FROM tokens
+				WHERE tokens.client_id = candidates.id AND kind IN ('access', 'refresh') AND active = 1
+					AND (expires_at = 0 OR expires_at >= ?4))
+			ORDER BY id`,
+			source, unixTime(neverUsedBefore), unixTime(lastUsedBefore), now.Unix())
+		if err != nil || len(ids) == 0 {
+			return err
+		}
+		// The IDs are bound as one JSON array: two statements however many
+		// clients go.
+		list := jsonList(ids)
+		if _, err := q.ExecContext(ctx,
+			`DELETE FROM tokens WHERE client_id IN (SELECT value FROM json_each(?))`, list); err != nil {
+			return err
+		}
+		_, err = q.ExecContext(ctx, `DELETE FROM clients WHERE id IN (SELECT value FROM json_each(?))`, list)
+		return err
+	})
+	if err != nil {
+		return nil, wrap("delete unused clients", err)
+	}
+	return ids, nil
+}
+
+// queryIDs returns the single text column of every row query selects.
+func queryIDs(ctx context.Context, q querier, query string, args ...any) ([]string, error) {
+	rows, err := q.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		ids = append(ids, id)
+	}
+	return ids, rows.Err()
+}
+
 // TouchClient sets LastUsedAt; ErrNotFound if the client does not exist.
 func (s *Store) TouchClient(ctx context.Context, id string, at time.Time) error {
 	res, err := s.writer(ctx).ExecContext(ctx,

@@ -7,11 +7,11 @@ import (
 	"github.com/tenantless/tenantless/storage"
 )
 
-// GarbageCollect removes, in one transaction, token rows and sessions whose
-// ExpiresAt is before now, then clients of source SourceCIMD whose ExpiresAt
-// is before now and that hold no tokens (counted after the expired tokens
-// are gone). Rows with a zero ExpiresAt (stored as 0) never expire.
-// Consents of removed clients go with them.
+// GarbageCollect removes, in one transaction, token rows, sessions and
+// initial access tokens whose ExpiresAt is before now, then clients of
+// source SourceCIMD whose ExpiresAt is before now and that hold no tokens
+// (counted after the expired tokens are gone). Rows with a zero ExpiresAt
+// (stored as 0) never expire. Consents of removed clients go with them.
 func (s *Store) GarbageCollect(ctx context.Context, now time.Time) (storage.GCResult, error) {
 	var r storage.GCResult
 	cutoff := now.Unix()
@@ -23,6 +23,7 @@ func (s *Store) GarbageCollect(ctx context.Context, now time.Time) (storage.GCRe
 		}{
 			{&r.Tokens, `DELETE FROM tokens WHERE expires_at > 0 AND expires_at < ?`, []any{cutoff}},
 			{&r.Sessions, `DELETE FROM sessions WHERE expires_at > 0 AND expires_at < ?`, []any{cutoff}},
+			{&r.InitialAccessTokens, `DELETE FROM initial_access_tokens WHERE expires_at > 0 AND expires_at < ?`, []any{cutoff}},
 			{&r.Clients, `DELETE FROM clients WHERE source = ? AND expires_at > 0 AND expires_at < ?
 				AND NOT EXISTS (SELECT 1 FROM tokens WHERE tokens.client_id = clients.id)`,
 				[]any{storage.SourceCIMD, cutoff}},

@@ -485,3 +485,33 @@ func TestTimeEncoding(t *testing.T) {
 		t.Errorf("RetiredAt: got %v, want the zero time", got)
 	}
 }
+
+// TestEmptyHashRejected checks that a record keyed by a hash cannot be
+// stored without one, which the interface leaves open.
+func TestEmptyHashRejected(t *testing.T) {
+	ctx := t.Context()
+	s, err := Open(ctx, Config{Memory: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closeStore(t, s)
+	if err := s.CreateUser(ctx, storage.User{ID: "u1", Username: "alice"}); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		err  error
+	}{
+		{"CreateSession nil hash", s.CreateSession(ctx, storage.Session{UserID: "u1"})},
+		{"CreateInitialAccessToken nil hash", s.CreateInitialAccessToken(ctx, storage.InitialAccessToken{Note: "n"})},
+		{"CreateInitialAccessToken empty hash", s.CreateInitialAccessToken(ctx, storage.InitialAccessToken{Hash: []byte{}})},
+	}
+	for _, tc := range tests {
+		if tc.err == nil || !strings.Contains(tc.err.Error(), "empty") {
+			t.Errorf("%s: got error %v, want one saying the hash is empty", tc.name, tc.err)
+		}
+	}
+	if list, err := s.ListInitialAccessTokens(ctx); err != nil || len(list) != 0 {
+		t.Errorf("ListInitialAccessTokens: got %d tokens, %v, want 0, nil", len(list), err)
+	}
+}

@@ -24,6 +24,8 @@ func testErrors(t *testing.T, s storage.Store) {
 	createTokens(t, s, code, refresh)
 	key := storage.SigningKey{ID: "k1", Algorithm: "ES256", PrivateKey: []byte("der"), CreatedAt: at(0)}
 	must(t, "CreateSigningKey", s.CreateSigningKey(ctx, key))
+	iat := storage.InitialAccessToken{Hash: []byte("iat-1"), Note: "ci", CreatedAt: at(0), ExpiresAt: at(60)}
+	must(t, "CreateInitialAccessToken", s.CreateInitialAccessToken(ctx, iat))
 
 	other := newUser("u2", "bob")
 	tests := []struct {
@@ -60,6 +62,18 @@ func testErrors(t *testing.T, s storage.Store) {
 		{"CreateSigningKey taken ID", func(ctx context.Context) error { return s.CreateSigningKey(ctx, key) }, storage.ErrConflict},
 		{"RetireSigningKey unknown", func(ctx context.Context) error { return s.RetireSigningKey(ctx, "nope", at(1)) }, storage.ErrNotFound},
 		{"DeleteSigningKey unknown", func(ctx context.Context) error { return s.DeleteSigningKey(ctx, "nope") }, storage.ErrNotFound},
+		{"CreateInitialAccessToken taken hash", func(ctx context.Context) error {
+			dup := iat
+			dup.Note, dup.CreatedAt = "other", at(5)
+			return s.CreateInitialAccessToken(ctx, dup)
+		}, storage.ErrConflict},
+		{"GetInitialAccessToken unknown", func(ctx context.Context) error {
+			_, err := s.GetInitialAccessToken(ctx, []byte("nope"))
+			return err
+		}, storage.ErrNotFound},
+		{"DeleteInitialAccessToken unknown", func(ctx context.Context) error {
+			return s.DeleteInitialAccessToken(ctx, []byte("nope"))
+		}, storage.ErrNotFound},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -77,6 +91,9 @@ func testErrors(t *testing.T, s storage.Store) {
 	if n, err := s.CountUsers(ctx); err != nil || n != 1 {
 		t.Errorf("CountUsers after failed calls: got %d, %v, want 1, nil", n, err)
 	}
+	gotIAT, err := s.GetInitialAccessToken(ctx, iat.Hash)
+	must(t, "GetInitialAccessToken", err)
+	diff(t, "initial access token after failed calls", gotIAT, iat)
 	diff(t, "token states after failed calls", tokenStates(ctx, t, s, code, refresh),
 		map[string]string{"code/sig-1": "active", "refresh/sig-r": "active"})
 }

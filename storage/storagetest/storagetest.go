@@ -24,6 +24,10 @@ import (
 // zero time.Time comes back as the zero time; GarbageCollect decides whether
 // a client "holds no tokens" after removing the expired ones, and removes
 // the consents of the clients it removes, as DeleteClient does.
+// DeleteUnusedClients returns the removed IDs sorted; "before" its cutoffs
+// is strict, so zero cutoffs select nothing; and an access or refresh row
+// whose ExpiresAt equals now is still live there, as GarbageCollect keeps
+// it.
 //
 // Tests that hold a transaction use a deadline, so a method that ignores the
 // transaction in its context and waits for the writer fails instead of
@@ -40,6 +44,7 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"Clients/ListOrder", testClientListOrder},
 		{"Clients/Touch", testClientTouch},
 		{"Clients/DeleteCascades", testClientDeleteCascades},
+		{"Clients/DeleteUnused", testDeleteUnusedClients},
 		{"Users/RoundTrip", testUserRoundTrip},
 		{"Users/ListAndCount", testUserListAndCount},
 		{"Users/SetPassword", testUserSetPassword},
@@ -55,6 +60,9 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"Tokens/RotateRefreshToken", testRotateRefreshToken},
 		{"Tokens/ListGrantTokens", testListGrantTokens},
 		{"SigningKeys", testSigningKeys},
+		{"InitialAccessTokens/RoundTrip", testInitialAccessTokenRoundTrip},
+		{"InitialAccessTokens/ListAndDelete", testInitialAccessTokenListAndDelete},
+		{"InitialAccessTokens/GarbageCollect", testInitialAccessTokenGarbageCollect},
 		{"EnsureSecret", testEnsureSecret},
 		{"GarbageCollect", testGarbageCollect},
 		{"Tx/Control", testTxControl},

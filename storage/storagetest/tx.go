@@ -103,6 +103,7 @@ type snapshot struct {
 	Tokens      map[string]storage.Token     // by tokenKey, present ones only
 	GrantTokens []storage.Token              // ListGrantTokens(u1, "")
 	Keys        []storage.SigningKey
+	IATs        []storage.InitialAccessToken
 }
 
 var (
@@ -116,7 +117,7 @@ var (
 		{storage.KindRefresh, "r1"}, {storage.KindAccess, "a1b"}, {storage.KindRefresh, "r1b"},
 		{storage.KindCode, "code-2"}, {storage.KindPKCE, "code-2"}, {storage.KindAccess, "a3"},
 		{storage.KindRefresh, "r-c3"}, {storage.KindAccess, "a-expired"},
-		{storage.KindRefresh, "r4"}, {storage.KindAccess, "a4"},
+		{storage.KindRefresh, "r4"}, {storage.KindAccess, "a4"}, {storage.KindCode, "code-stale"},
 	}
 )
 
@@ -153,6 +154,8 @@ func takeSnapshot(ctx context.Context, t *testing.T, s storage.Store) snapshot {
 	must(t, "ListGrantTokens", err)
 	sn.Keys, err = s.ListSigningKeys(ctx)
 	must(t, "ListSigningKeys", err)
+	sn.IATs, err = s.ListInitialAccessTokens(ctx)
+	must(t, "ListInitialAccessTokens", err)
 	return sn
 }
 
@@ -165,9 +168,12 @@ func testTxEveryWrite(t *testing.T, s storage.Store, commit bool) {
 
 	// Base state.
 	createUsers(t, s, newUser("u1", "alice"), newUser("u3", "carol"))
-	createClients(t, s, fullClient("c1", at(0)), fullClient("c3", at(1)))
+	// c-stale is never used and old: the sweep in the transaction removes it.
+	createClients(t, s, fullClient("c1", at(0)), fullClient("c3", at(1)),
+		publicClient("c-stale", storage.SourceDCR, at(-1000)))
 	for _, c := range []storage.Consent{
 		{UserID: "u1", ClientID: "c1", Scopes: []string{"a"}, CreatedAt: at(0), UpdatedAt: at(0)},
+		{UserID: "u1", ClientID: "c-stale", Scopes: []string{"a"}, CreatedAt: at(0), UpdatedAt: at(0)},
 		{UserID: "u1", ClientID: "c3", Scopes: []string{"a"}, CreatedAt: at(0), UpdatedAt: at(0)},
 		{UserID: "u3", ClientID: "c1", Scopes: []string{"a"}, CreatedAt: at(0), UpdatedAt: at(0)},
 	} {
@@ -193,8 +199,17 @@ func testTxEveryWrite(t *testing.T, s storage.Store, commit bool) {
 		aExpired,
 		newToken(storage.KindRefresh, "r4", "req-4", "c1", "u1", at(4)),
 		newToken(storage.KindAccess, "a4", "req-4", "c1", "u1", at(4)),
+		newToken(storage.KindCode, "code-stale", "req-7", "c-stale", "u1", at(0)),
 	)
 	must(t, "CreateSigningKey", s.CreateSigningKey(ctx, storage.SigningKey{ID: "k1", Algorithm: "ES256", PrivateKey: []byte("der-1"), CreatedAt: at(0)}))
+	iatKeep := storage.InitialAccessToken{Hash: []byte("iat-keep"), Note: "keep", CreatedAt: at(0)}
+	for _, x := range []storage.InitialAccessToken{
+		iatKeep,
+		{Hash: []byte("iat-delete"), Note: "delete", CreatedAt: at(1)},
+		{Hash: []byte("iat-expired"), Note: "expired", CreatedAt: at(-100), ExpiresAt: at(-1)},
+	} {
+		must(t, "CreateInitialAccessToken", s.CreateInitialAccessToken(ctx, x))
+	}
 	before := takeSnapshot(ctx, t, s)
 
 	tx, err := s.BeginTx(ctx)
@@ -204,6 +219,7 @@ func testTxEveryWrite(t *testing.T, s storage.Store, commit bool) {
 	c1 := fullClient("c1", at(0))
 	c1.Name, c1.UpdatedAt = "Renamed", at(100)
 	newRefresh := newToken(storage.KindRefresh, "r1b", "req-1", "c1", "u1", at(100))
+	iatNew := storage.InitialAccessToken{Hash: []byte("iat-new"), Note: "new", CreatedAt: at(100), ExpiresAt: at(200)}
 	newRefresh.AccessSignature = "a1b"
 	counted := func(want int64) func(n int64, err error) error {
 		return func(n int64, err error) error {
@@ -257,11 +273,20 @@ func testTxEveryWrite(t *testing.T, s storage.Store, commit bool) {
 		}},
 		{"DeleteSigningKey", func() error { return s.DeleteSigningKey(tx, "k-tmp") }},
 		{"DeleteClient", func() error { return s.DeleteClient(tx, "c3") }},
+		{"DeleteUnusedClients", func() error {
+			ids, err := s.DeleteUnusedClients(tx, storage.SourceDCR, at(0), at(0), t0)
+			if err == nil && !cmp.Equal(ids, []string{"c-stale"}) {
+				t.Errorf("DeleteUnusedClients: got %q, want [c-stale]", ids)
+			}
+			return err
+		}},
+		{"CreateInitialAccessToken", func() error { return s.CreateInitialAccessToken(tx, iatNew) }},
+		{"DeleteInitialAccessToken", func() error { return s.DeleteInitialAccessToken(tx, []byte("iat-delete")) }},
 		{"DeleteUser", func() error { return s.DeleteUser(tx, "u3") }},
 		{"GarbageCollect", func() error {
 			r, err := s.GarbageCollect(tx, t0)
-			if err == nil && r != (storage.GCResult{Tokens: 1, Sessions: 1}) {
-				t.Errorf("GarbageCollect: got %+v, want {Tokens:1 Sessions:1 Clients:0}", r)
+			if want := (storage.GCResult{Tokens: 1, Sessions: 1, InitialAccessTokens: 1}); err == nil && r != want {
+				t.Errorf("GarbageCollect: got %+v, want %+v", r, want)
 			}
 			return err
 		}},
@@ -294,6 +319,13 @@ func testTxEveryWrite(t *testing.T, s storage.Store, commit bool) {
 	})
 	diff(t, "sessions inside the transaction", len(inside.Sessions), 1)
 	diff(t, "signing keys inside the transaction", len(inside.Keys), 2)
+	diff(t, "consents of u1 inside the transaction", inside.Consents["u1"], []storage.Consent{
+		{UserID: "u1", ClientID: "c1", Scopes: []string{"a", "b"}, CreatedAt: at(0), UpdatedAt: at(100)},
+	})
+	if _, ok := inside.Tokens[tokenKey(storage.KindCode, "code-stale")]; ok {
+		t.Errorf("token of the swept client inside the transaction: got present, want removed")
+	}
+	diff(t, "initial access tokens inside the transaction", inside.IATs, []storage.InitialAccessToken{iatNew, iatKeep})
 
 	if commit {
 		must(t, "Commit", s.Commit(tx))
