@@ -214,6 +214,9 @@ func (f *fositeStore) GetAccessTokenSession(ctx context.Context, sig string, _ f
 }
 
 func (f *fositeStore) DeleteAccessTokenSession(ctx context.Context, sig string) error {
+	if t, err := f.st.GetToken(ctx, storage.KindAccess, sig); err == nil {
+		f.srv.verified.dropGrant(t.RequestID)
+	}
 	err := f.st.DeleteToken(ctx, storage.KindAccess, sig)
 	if errors.Is(err, storage.ErrNotFound) {
 		return fosite.ErrNotFound
@@ -250,6 +253,7 @@ func (f *fositeStore) DeleteRefreshTokenSession(ctx context.Context, sig string)
 // with one token exactly one wins; the others get
 // fosite.ErrSerializationFailure.
 func (f *fositeStore) RotateRefreshToken(ctx context.Context, requestID, sig string) error {
+	f.srv.verified.dropGrant(requestID)
 	err := f.st.RotateRefreshToken(ctx, requestID, sig)
 	switch {
 	case errors.Is(err, storage.ErrConflict):
@@ -262,12 +266,14 @@ func (f *fositeStore) RotateRefreshToken(ctx context.Context, requestID, sig str
 
 // RevokeRefreshToken deactivates every refresh token of a grant.
 func (f *fositeStore) RevokeRefreshToken(ctx context.Context, requestID string) error {
+	f.srv.verified.dropGrant(requestID)
 	_, err := f.st.DeactivateGrant(ctx, storage.KindRefresh, requestID)
 	return err
 }
 
 // RevokeAccessToken deletes every access token of a grant.
 func (f *fositeStore) RevokeAccessToken(ctx context.Context, requestID string) error {
+	f.srv.verified.dropGrant(requestID)
 	_, err := f.st.DeleteGrant(ctx, storage.KindAccess, requestID)
 	return err
 }

@@ -94,6 +94,7 @@ func (s *Server) deleteRegistration(w http.ResponseWriter, r *http.Request) {
 		writeRegistrationError(w, r, rerr)
 		return
 	}
+	s.verified.dropClient(c.ID)
 	if err := s.store.DeleteClient(r.Context(), c.ID); err != nil && !errors.Is(err, storage.ErrNotFound) {
 		s.jsonServerError(w, r, "delete client", err)
 		return
@@ -145,5 +146,9 @@ type metadataWithID struct {
 // within unused. It returns the IDs removed.
 func (s *Server) SweepClients(ctx context.Context, neverUsed, unused time.Duration) ([]string, error) {
 	now := s.now()
-	return s.store.DeleteUnusedClients(ctx, storage.SourceDCR, now.Add(-neverUsed), now.Add(-unused), now)
+	ids, err := s.store.DeleteUnusedClients(ctx, storage.SourceDCR, now.Add(-neverUsed), now.Add(-unused), now)
+	for _, id := range ids {
+		s.verified.dropClient(id)
+	}
+	return ids, err
 }

@@ -87,6 +87,8 @@ type Server struct {
 	// dummyHash is verified against when a username is unknown, so that
 	// an unknown user costs as much time as a wrong password.
 	dummyHash func() string
+	// verified caches access token verifications (verify.go).
+	verified tokenCache
 }
 
 const hmacSecretName = "fosite-global-hmac"

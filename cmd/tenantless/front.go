@@ -3,9 +3,13 @@ package main
 import (
 	"crypto/rand"
 	"encoding/base64"
+	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
+
+	"github.com/tenantless/tenantless/resource"
 )
 
 // front wraps the whole handler tree: it gives every request a fresh ID
@@ -67,4 +71,21 @@ func newRequestID() string {
 	b := make([]byte, 9)
 	_, _ = rand.Read(b)
 	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// hostGuard refuses requests whose Host header is neither a loopback name
+// nor the issuer's host: a web page on another site that rebinds its DNS
+// name to 127.0.0.1 reaches the server with its own name in Host, and is
+// answered 421 Misdirected Request on every route. (421, not 403: some
+// clients treat any 403 as an authorization failure.)
+func hostGuard(next http.Handler, publicHost string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if resource.IsLoopbackHost(r.Host) || strings.EqualFold(r.Host, publicHost) {
+			next.ServeHTTP(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusMisdirectedRequest)
+		_, _ = fmt.Fprintf(w, `{"error":"misdirected_request","error_description":"this server answers to localhost, 127.0.0.1, [::1] and %s; set --issuer to the URL clients use"}`+"\n", publicHost)
+	})
 }

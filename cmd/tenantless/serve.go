@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/tenantless/tenantless/authz"
+	"github.com/tenantless/tenantless/resource"
+	"github.com/tenantless/tenantless/resource/weather"
 	"github.com/tenantless/tenantless/storage"
 	"github.com/tenantless/tenantless/web"
 )
@@ -32,19 +34,37 @@ type serveConfig struct {
 	logLevel, logFormat   string
 	gcInterval            time.Duration
 	registration          string
+	weather               string
 	neverUsedTTL          time.Duration
 	unusedTTL             time.Duration
 }
 
-// scopes are the scopes the weather MCP server needs.
+// weatherScopes are the scopes the weather MCP server's tools need.
 var weatherScopes = []authz.Scope{
-	{Name: "weather:read", Description: "Read weather forecasts"},
-	{Name: "weather:alerts", Description: "Read active weather alerts"},
+	{Name: resource.ScopeRead, Description: "Read weather forecasts for any place"},
+	{Name: resource.ScopeAlerts, Description: "Read active weather alerts for US states"},
 }
 
-// mcpPaths are the paths at which the MCP server is served; each is a
-// resource tokens can be issued for.
-var mcpPaths = []string{"/mcp", "/mcp/stream"}
+// verifier lets the MCP server check tokens with the authorization server
+// in the same process: no HTTP, and revocation is seen at once.
+func verifier(as *authz.Server) resource.Verifier {
+	return func(ctx context.Context, token string) (resource.TokenInfo, error) {
+		at, err := as.VerifyAccessToken(ctx, token)
+		if err != nil {
+			return resource.TokenInfo{}, err
+		}
+		return resource.TokenInfo{Subject: at.Subject, ClientID: at.ClientID, Scopes: at.Scopes, Audience: at.Audience, Expiry: at.Expiry}, nil
+	}
+}
+
+// publicHost is the host[:port] of the issuer URL.
+func publicHost(issuer string) string {
+	u, err := url.Parse(issuer)
+	if err != nil {
+		return ""
+	}
+	return u.Host
+}
 
 func serve(ctx context.Context, args []string, e env) error {
 	fs := flagSet(e, "serve", serveUsage)
@@ -61,6 +81,7 @@ func serve(ctx context.Context, args []string, e env) error {
 	fs.StringVar(&c.registration, "registration", "", "dynamic client registration: open, token (initial access token required) or off; default open on a loopback listener, token otherwise (env TENANTLESS_REGISTRATION)")
 	fs.DurationVar(&c.neverUsedTTL, "dcr-never-used-ttl", 24*time.Hour, "remove a dynamically registered client never used this long after registering (env TENANTLESS_DCR_NEVER_USED_TTL)")
 	fs.DurationVar(&c.unusedTTL, "dcr-unused-ttl", 30*24*time.Hour, "remove a dynamically registered client unused this long and holding no live grant (env TENANTLESS_DCR_UNUSED_TTL)")
+	fs.StringVar(&c.weather, "weather", "auto", "weather data source: auto (NWS in the US, Open-Meteo elsewhere, sample data when offline), nws, open-meteo or offline (env TENANTLESS_WEATHER)")
 	pos, err := parse(fs, args, e)
 	if err != nil {
 		return err
@@ -133,11 +154,31 @@ func serve(ctx context.Context, args []string, e env) error {
 	if err != nil {
 		return err
 	}
+	provider, err := weather.New(weather.Config{
+		Mode:      c.weather,
+		UserAgent: "tenantless/" + version + " (+https://github.com/tenantless/tenantless)",
+		Logger:    log,
+	})
+	if err != nil {
+		return fmt.Errorf("%w: --weather: %v", errUsage, err)
+	}
+	rs, err := resource.New(resource.Config{
+		Provider:            provider,
+		Verify:              verifier(as),
+		PublicURL:           issuer,
+		AuthorizationServer: issuer,
+		Version:             version,
+		Logger:              log,
+	})
+	if err != nil {
+		return err
+	}
 	mux := http.NewServeMux()
 	as.Mount(mux)
+	rs.Mount(mux)
 
 	srv := &http.Server{
-		Handler:           front(mux, log),
+		Handler:           front(hostGuard(mux, publicHost(issuer)), log),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		IdleTimeout:       2 * time.Minute,
@@ -167,7 +208,7 @@ func serve(ctx context.Context, args []string, e env) error {
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	log.Info("tenantless is running", "addr", ln.Addr().String(), "issuer", issuer, "db", c.db, "registration", c.registration,
-		"metadata", issuer+"/.well-known/oauth-authorization-server")
+		"mcp", issuer+resource.Paths[0], "weather", c.weather)
 	if e.Ready != nil {
 		e.Ready(ln.Addr().String())
 	}
@@ -213,7 +254,7 @@ func resourceURLs(issuer string) ([]string, error) {
 	}
 	var out []string
 	for _, h := range hosts {
-		for _, p := range mcpPaths {
+		for _, p := range resource.Paths {
 			out = append(out, u.Scheme+"://"+h+strings.TrimSuffix(u.Path, "/")+p)
 		}
 	}
