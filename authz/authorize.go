@@ -74,6 +74,12 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
 		}
 		switch decision[0] {
 		case "allow":
+			granted := grantedScopes(ar.GetRequestedScopes(), r.PostForm["granted_scope"])
+			if len(granted) == 0 && len(ar.GetRequestedScopes()) > 0 {
+				s.authorizeError(w, r, ar, fosite.ErrAccessDenied.WithHint("The user granted none of the requested permissions."))
+				return
+			}
+			ar.SetRequestedScopes(granted)
 			if err := s.rememberConsent(r, user, ar); err != nil {
 				s.serverError(w, r, "save consent", err)
 				return
@@ -137,7 +143,7 @@ func authorizeParams(r *http.Request) url.Values {
 	}
 	out := url.Values{}
 	for k, v := range src {
-		if k == csrfField || k == "decision" {
+		if k == csrfField || k == "decision" || k == "granted_scope" {
 			continue
 		}
 		out[k] = slices.Clone(v)
@@ -322,6 +328,18 @@ func checkPKCE(form url.Values) error {
 		return fosite.ErrInvalidRequest.WithHint("The code_challenge must be the base64url SHA-256 of the code_verifier (43 characters).")
 	}
 	return nil
+}
+
+// grantedScopes returns the requested scopes the user left ticked on the
+// consent page, in request order.
+func grantedScopes(requested, ticked []string) []string {
+	var out []string
+	for _, sc := range requested {
+		if slices.Contains(ticked, sc) {
+			out = append(out, sc)
+		}
+	}
+	return out
 }
 
 func subset(a, b []string) bool {

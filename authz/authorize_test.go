@@ -216,3 +216,59 @@ func TestFormProtection(t *testing.T) {
 		})
 	}
 }
+
+// TestConsentUntickScope withholds a scope on the consent page: the token
+// lacks it, and asking for it again brings the page back.
+func TestConsentUntickScope(t *testing.T) {
+	h := newHarness(t)
+	b := browser.New(h.base)
+	verifier := oauth2.GenerateVerifier()
+	params := h.authParams(verifier)
+	params.Set("scope", "weather:read weather:alerts")
+	login, err := b.Get(h.base + "/authorize?" + params.Encode())
+	if err != nil {
+		t.Fatal(err)
+	}
+	consent, err := b.Submit(login.URL, login.Forms[0], url.Values{"username": {testUser}, "password": {testPassword}})
+	if err != nil || consent.Status != 200 || len(consent.Forms) != 1 {
+		t.Fatalf("consent page: %v %d", err, consent.Status)
+	}
+	form := consent.Forms[0]
+	if got := form.Fields["granted_scope"]; len(got) != 2 {
+		t.Fatalf("ticked scopes %v, want both ticked by default", got)
+	}
+	form.Fields["granted_scope"] = []string{"weather:read"} // untick weather:alerts
+	done, err := b.Submit(consent.URL, form, url.Values{"decision": {"allow"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	loc, err := done.Location()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok := h.exchange(loc.Query().Get("code"), verifier, nil)
+	at, err := h.srv.VerifyAccessToken(t.Context(), tok.AccessToken)
+	if err != nil || strings.Join(at.Scopes, " ") != "weather:read" {
+		t.Fatalf("token scopes %v (%v), want only weather:read", at.Scopes, err)
+	}
+	// Asking for both again: the withheld scope needs consent.
+	params.Set("code_challenge", oauth2.S256ChallengeFromVerifier(oauth2.GenerateVerifier()))
+	if _, shown, err := b.Authorize(h.base+"/authorize?"+params.Encode(), testUser, testPassword, "allow"); err != nil || !shown {
+		t.Errorf("re-asking for the withheld scope: consent shown %v (%v), want the page", shown, err)
+	}
+	// Unticking everything denies.
+	params.Set("prompt", "consent")
+	page, err := b.Get(h.base + "/authorize?" + params.Encode())
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := page.Forms[0]
+	delete(f.Fields, "granted_scope")
+	done, err = b.Submit(page.URL, f, url.Values{"decision": {"allow"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if loc, err := done.Location(); err != nil || loc.Query().Get("error") != "access_denied" {
+		t.Errorf("nothing ticked: %v %v, want access_denied", loc, err)
+	}
+}

@@ -28,7 +28,7 @@ const contentSecurityPolicy = "default-src 'none'; style-src 'self'; img-src 'se
 // reservedFields are the consent form's own input names. A hidden field with
 // one of these names would precede the real token or the pressed button in
 // the posted form, and r.FormValue returns the first value.
-var reservedFields = map[string]bool{"csrf_token": true, "decision": true}
+var reservedFields = map[string]bool{"csrf_token": true, "decision": true, "granted_scope": true}
 
 // Templates holds the parsed pages. It is safe for concurrent use.
 type Templates struct {

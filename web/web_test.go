@@ -335,7 +335,7 @@ func TestConsent(t *testing.T) {
 				`<code class="id">client-1</code>`,
 				`You will be returned to <strong>app.example</strong>`,
 				`Signed in as <strong>alice</strong>.`,
-				`<li><code>mcp:tools</code> <span class="description">Call the MCP tools</span></li>`,
+				`<li><input type="checkbox" name="granted_scope" value="mcp:tools" id="scope-0" checked> <label for="scope-0"><code>mcp:tools</code> <span class="description">Call the MCP tools</span></label></li>`,
 				`<li><code>http://127.0.0.1:8080/mcp</code></li>`,
 				"<input type=\"hidden\" name=\"csrf_token\" value=\"csrf-abc\">\n" +
 					"<input type=\"hidden\" name=\"response_type\" value=\"code\">\n" +
@@ -387,7 +387,8 @@ func TestConsent(t *testing.T) {
 			status: http.StatusOK,
 			page:   base(func(p *ConsentPage) { p.Scopes = []Scope{{"openid", ""}, {"mcp", "Use tools"}} }),
 			want: []string{
-				"<li><code>openid</code></li>\n<li><code>mcp</code> <span class=\"description\">Use tools</span></li>",
+				`<label for="scope-0"><code>openid</code></label></li>`,
+				`<label for="scope-1"><code>mcp</code> <span class="description">Use tools</span></label></li>`,
 			},
 		},
 		{
@@ -413,21 +414,20 @@ func TestConsent(t *testing.T) {
 				`Client ID document hosted at <strong>` + hostileEscaped + `</strong>`,
 				`You will be returned to <strong>` + hostileEscaped + `</strong>`,
 				`Signed in as <strong>` + hostileEscaped + `</strong>`,
-				`<li><code>` + hostileEscaped + `</code> <span class="description">` + hostileEscaped + `</span></li>`,
-				`<li><code>` + hostileEscaped + `</code></li>`,
+				`value="` + hostileEscaped + `" id="scope-0" checked> <label for="scope-0"><code>` + hostileEscaped + `</code> <span class="description">` + hostileEscaped + `</span></label></li>`,
 			},
 		},
 		{
 			name:   "reserved hidden names are dropped",
 			status: http.StatusOK,
 			page: base(func(p *ConsentPage) {
-				p.Hidden = []Field{{"decision", "allow"}, {"csrf_token", "attacker"}, {"state", "s1"}}
+				p.Hidden = []Field{{"decision", "allow"}, {"csrf_token", "attacker"}, {"granted_scope", "admin"}, {"state", "s1"}}
 			}),
 			want: []string{
 				"<input type=\"hidden\" name=\"csrf_token\" value=\"csrf-abc\">\n" +
-					"<input type=\"hidden\" name=\"state\" value=\"s1\">\n<div class=\"actions\">",
+					"<input type=\"hidden\" name=\"state\" value=\"s1\">\n<fieldset class=\"permissions\">",
 			},
-			notWant: []string{`value="attacker"`, `<input type="hidden" name="decision"`},
+			notWant: []string{`value="attacker"`, `<input type="hidden" name="decision"`, `value="admin"`},
 		},
 		{
 			name:   "status passed through",

@@ -114,8 +114,22 @@ func TestGoSDKClient(t *testing.T) {
 			if last.AccessToken == first.AccessToken || last.RefreshToken == first.RefreshToken {
 				t.Error("no silent refresh: the access and refresh tokens did not change")
 			}
-			if *consents != 1 && tc.dcr {
+			if *consents != 1 {
 				t.Errorf("consent pages %d, want 1 for a new client", *consents)
+			}
+			// get_alerts needs weather:alerts, which the first sign-in (for
+			// the challenged weather:read) did not ask for: 403
+			// insufficient_scope, the client steps up, the user consents to
+			// the wider scope, and the call goes through.
+			res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "get_alerts", Arguments: map[string]any{"state": "WA"}})
+			if err != nil {
+				t.Fatalf("get_alerts with step-up: %v", err)
+			}
+			if res.IsError {
+				t.Fatalf("get_alerts: %v", res.Content)
+			}
+			if *consents != 2 {
+				t.Errorf("consent pages %d after step-up, want 2", *consents)
 			}
 		})
 	}
