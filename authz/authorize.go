@@ -38,6 +38,10 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
 		r.Form.Set("scope", strings.Join(s.scopeNames, " "))
 	}
 
+	if err := s.ensureCIMDClient(ctx, r.Form.Get("client_id"), true); err != nil {
+		s.cimdErrorPage(w, r, err)
+		return
+	}
 	ar, err := s.provider.NewAuthorizeRequest(ctx, r)
 	if err != nil {
 		s.authorizeError(w, r, ar, err)

@@ -13,6 +13,9 @@ import (
 // logger returns the server's logger with the request ID the front
 // handler put in the X-Request-Id header.
 func (s *Server) logger(r *http.Request) *slog.Logger {
+	if r == nil {
+		return s.log
+	}
 	if id := r.Header.Get("X-Request-Id"); id != "" {
 		return s.log.With("request_id", id)
 	}

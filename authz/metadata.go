@@ -53,6 +53,7 @@ func (s *Server) Metadata() Metadata {
 		IDTokenSigningAlgValuesSupported:           []string{"ES256"},
 		PromptValuesSupported:                      []string{"none", "consent"},
 	}
+	m.ClientIDMetadataDocumentSupported = s.cimd != nil
 	if s.registration != RegistrationOff {
 		m.RegistrationEndpoint = s.issuer + "/register"
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/ory/fosite/compose"
 	"github.com/ory/fosite/token/jwt"
 
+	"github.com/tenantless/tenantless/authz/cimd"
 	"github.com/tenantless/tenantless/storage"
 	"github.com/tenantless/tenantless/web"
 )
@@ -57,6 +58,9 @@ type Config struct {
 	// Registration is RegistrationOpen, RegistrationToken or
 	// RegistrationOff; empty means RegistrationOpen.
 	Registration string
+	// CIMD resolves client_id URLs (client ID metadata documents); nil
+	// turns metadata-document clients off.
+	CIMD *cimd.Resolver
 	// Logger receives structured logs; nil means discard.
 	Logger *slog.Logger
 	// Now is the clock for sessions and consent; nil means time.Now.
@@ -78,6 +82,7 @@ type Server struct {
 	sessionTTL   time.Duration
 	secure       bool
 	registration string
+	cimd         *cimd.Resolver
 
 	cfg      *fosite.Config
 	provider fosite.OAuth2Provider
@@ -125,6 +130,7 @@ func New(ctx context.Context, c Config) (*Server, error) {
 	}
 	s := &Server{
 		registration: c.Registration,
+		cimd:         c.CIMD,
 		store:        c.Store,
 		tmpl:         c.Templates,
 		issuer:       c.Issuer,

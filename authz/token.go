@@ -33,6 +33,10 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 		writeOAuthError(w, r, fosite.ErrUnsupportedGrantType.WithHintf("Supported grant types: %s, %s.", grantAuthorizationCode, grantRefreshToken))
 		return
 	}
+	if err := s.ensureCIMDClient(ctx, r.PostForm.Get("client_id"), false); err != nil {
+		writeOAuthError(w, r, cimdTokenError(err))
+		return
+	}
 	ar, err := s.provider.NewAccessRequest(ctx, r, &oauth2.JWTSession{})
 	if err != nil {
 		s.tokenError(w, r, ar, err)

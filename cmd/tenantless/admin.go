@@ -7,12 +7,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"time"
 
 	"golang.org/x/term"
 
 	"github.com/tenantless/tenantless/authz"
+	"github.com/tenantless/tenantless/authz/cimd"
 	"github.com/tenantless/tenantless/storage"
 	"github.com/tenantless/tenantless/storage/sqlite"
 )
@@ -200,6 +202,9 @@ const clientUsage = `Usage:
   tenantless client add --name NAME --redirect-uri URI [--redirect-uri URI ...] [--confidential]
                           register a client; public (PKCE only) by default,
                           --confidential prints a client secret once
+  tenantless client add --metadata-url URL --from-file doc.json
+                          pre-register a client ID metadata document client from a
+                          local copy of its document (for machines that are offline)
   tenantless client list  list registered clients
   tenantless client delete CLIENT_ID
                           delete a client with its consents and tokens
@@ -233,6 +238,8 @@ func clientCmd(ctx context.Context, args []string, e env) error {
 	asJSON := fs.Bool("json", false, "print JSON instead of text")
 	name := fs.String("name", "", "client_name shown on the consent page (add)")
 	confidential := fs.Bool("confidential", false, "issue a client secret; the client authenticates with client_secret_basic (add)")
+	metadataURL := fs.String("metadata-url", "", "with --from-file: pre-register a client ID metadata document client under this URL (add)")
+	fromFile := fs.String("from-file", "", "local copy of the metadata document at --metadata-url, for machines that cannot fetch it (add)")
 	var redirects stringList
 	fs.Var(&redirects, "redirect-uri", "redirect URI, repeatable (add); http only on localhost/127.0.0.1/[::1], any port accepted at sign-in")
 	if len(args) == 0 {
@@ -257,8 +264,11 @@ func clientCmd(ctx context.Context, args []string, e env) error {
 	if len(pos) != n {
 		return fmt.Errorf("%w: client %s takes %d argument(s), got %d", errUsage, sub, n, len(pos))
 	}
-	if sub == "add" && len(redirects) == 0 {
-		return fmt.Errorf("%w: client add needs at least one --redirect-uri", errUsage)
+	if sub == "add" && (*metadataURL == "") != (*fromFile == "") {
+		return fmt.Errorf("%w: --metadata-url and --from-file go together", errUsage)
+	}
+	if sub == "add" && len(redirects) == 0 && *metadataURL == "" {
+		return fmt.Errorf("%w: client add needs at least one --redirect-uri (or --metadata-url with --from-file)", errUsage)
 	}
 	st, err := openStore(ctx, *db)
 	if err != nil {
@@ -268,6 +278,9 @@ func clientCmd(ctx context.Context, args []string, e env) error {
 
 	switch sub {
 	case "add":
+		if *metadataURL != "" {
+			return addCIMDClient(ctx, st, e, *metadataURL, *fromFile, *asJSON)
+		}
 		h, err := authz.NewSecretHasher(ctx, st)
 		if err != nil {
 			return err
@@ -331,4 +344,39 @@ func printJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
+}
+
+// addCIMDClient pre-registers a metadata-document client from a file.
+func addCIMDClient(ctx context.Context, st storage.Store, e env, metadataURL, file string, asJSON bool) error {
+	if err := cimd.ValidateURL(metadataURL); err != nil {
+		return fmt.Errorf("--metadata-url: %w", err)
+	}
+	body, err := os.ReadFile(file)
+	if err != nil {
+		return fmt.Errorf("--from-file: %w", err)
+	}
+	doc, err := cimd.Parse(metadataURL, body)
+	if err != nil {
+		return fmt.Errorf("--from-file %s: %w", file, err)
+	}
+	c := authz.CIMDClient(doc, time.Now()) // zero ExpiresAt: kept until deleted
+	if err := st.CreateClient(ctx, c); errors.Is(err, storage.ErrConflict) {
+		old, gerr := st.GetClient(ctx, c.ID)
+		if gerr != nil {
+			return gerr
+		}
+		c.CreatedAt, c.LastUsedAt = old.CreatedAt, old.LastUsedAt
+		err = st.UpdateClient(ctx, c)
+		if err != nil {
+			return err
+		}
+	} else if err != nil {
+		return err
+	}
+	if asJSON {
+		return printJSON(e.Stdout, toClientJSON(c, ""))
+	}
+	fmt.Fprintf(e.Stdout, "client_id:     %s\nredirect_uris: %s\n(pre-registered from %s; it is not fetched while this record exists)\n",
+		c.ID, strings.Join(c.RedirectURIs, " "), file)
+	return nil
 }

@@ -2,16 +2,19 @@ package main
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 	"time"
 
 	"github.com/tenantless/tenantless/authz"
+	"github.com/tenantless/tenantless/authz/cimd"
 	"github.com/tenantless/tenantless/resource"
 	"github.com/tenantless/tenantless/resource/weather"
 	"github.com/tenantless/tenantless/storage"
@@ -35,6 +38,9 @@ type serveConfig struct {
 	gcInterval            time.Duration
 	registration          string
 	weather               string
+	cimdAllowHosts        stringList
+	cimdAllowDomains      stringList
+	cimdCA                string
 	neverUsedTTL          time.Duration
 	unusedTTL             time.Duration
 }
@@ -82,6 +88,9 @@ func serve(ctx context.Context, args []string, e env) error {
 	fs.DurationVar(&c.neverUsedTTL, "dcr-never-used-ttl", 24*time.Hour, "remove a dynamically registered client never used this long after registering (env TENANTLESS_DCR_NEVER_USED_TTL)")
 	fs.DurationVar(&c.unusedTTL, "dcr-unused-ttl", 30*24*time.Hour, "remove a dynamically registered client unused this long and holding no live grant (env TENANTLESS_DCR_UNUSED_TTL)")
 	fs.StringVar(&c.weather, "weather", "auto", "weather data source: auto (NWS in the US, Open-Meteo elsewhere, sample data when offline), nws, open-meteo or offline (env TENANTLESS_WEATHER)")
+	fs.Var(&c.cimdAllowHosts, "cimd-allow-host", "HOST:PORT exempt from the address guard for client metadata document fetches, for testing your own client on this machine; repeatable (env TENANTLESS_CIMD_ALLOW_HOST, comma-separated)")
+	fs.Var(&c.cimdAllowDomains, "cimd-allow-domains", "only accept client metadata documents from these domains and their subdomains; comma-separated (env TENANTLESS_CIMD_ALLOW_DOMAINS)")
+	fs.StringVar(&c.cimdCA, "cimd-ca", "", "PEM file of extra CA certificates trusted for client metadata document fetches (env TENANTLESS_CIMD_CA)")
 	pos, err := parse(fs, args, e)
 	if err != nil {
 		return err
@@ -132,6 +141,10 @@ func serve(ctx context.Context, args []string, e env) error {
 			c.registration = "open"
 		}
 	}
+	resolver, err := cimdResolver(c, log)
+	if err != nil {
+		return err
+	}
 	if err := ensureAdmin(ctx, st, e, log); err != nil {
 		return err
 	}
@@ -149,6 +162,7 @@ func serve(ctx context.Context, args []string, e env) error {
 		RefreshTokenTTL: c.refreshTTL,
 		CodeTTL:         c.codeTTL,
 		Registration:    c.registration,
+		CIMD:            resolver,
 		Logger:          log,
 	})
 	if err != nil {
@@ -259,6 +273,25 @@ func resourceURLs(issuer string) ([]string, error) {
 		}
 	}
 	return out, nil
+}
+
+// cimdResolver builds the client metadata document resolver from the flags.
+func cimdResolver(c serveConfig, log *slog.Logger) (*cimd.Resolver, error) {
+	cfg := cimd.Config{AllowHosts: c.cimdAllowHosts, AllowDomains: c.cimdAllowDomains, Logger: log}
+	if c.cimdCA != "" {
+		pem, err := os.ReadFile(c.cimdCA)
+		if err != nil {
+			return nil, fmt.Errorf("--cimd-ca: %w", err)
+		}
+		cfg.RootCAs = x509.NewCertPool()
+		if !cfg.RootCAs.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("%w: --cimd-ca %s holds no PEM certificate", errUsage, c.cimdCA)
+		}
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("%w: %v", errUsage, err)
+	}
+	return cimd.New(cfg), nil
 }
 
 // ensureAdmin creates the user "admin" when there are no users.
