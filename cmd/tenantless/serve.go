@@ -88,8 +88,8 @@ func serve(ctx context.Context, args []string, e env) error {
 	fs.DurationVar(&c.neverUsedTTL, "dcr-never-used-ttl", 24*time.Hour, "remove a dynamically registered client never used this long after registering (env TENANTLESS_DCR_NEVER_USED_TTL)")
 	fs.DurationVar(&c.unusedTTL, "dcr-unused-ttl", 30*24*time.Hour, "remove a dynamically registered client unused this long and holding no live grant (env TENANTLESS_DCR_UNUSED_TTL)")
 	fs.StringVar(&c.weather, "weather", "auto", "weather data source: auto (NWS in the US, Open-Meteo elsewhere, sample data when offline), nws, open-meteo or offline (env TENANTLESS_WEATHER)")
-	fs.Var(&c.cimdAllowHosts, "cimd-allow-host", "HOST:PORT exempt from the address guard for client metadata document fetches, for testing your own client on this machine; repeatable (env TENANTLESS_CIMD_ALLOW_HOST, comma-separated)")
-	fs.Var(&c.cimdAllowDomains, "cimd-allow-domains", "only accept client metadata documents from these domains and their subdomains; comma-separated (env TENANTLESS_CIMD_ALLOW_DOMAINS)")
+	fs.Var(&c.cimdAllowHosts, "cimd-allow-host", "`HOST:PORT` exempt from the address guard for client metadata document fetches, for testing your own client on this machine; repeatable (env TENANTLESS_CIMD_ALLOW_HOST, comma-separated)")
+	fs.Var(&c.cimdAllowDomains, "cimd-allow-domains", "only accept client metadata documents from these `DOMAINS` (and subdomains); comma-separated (env TENANTLESS_CIMD_ALLOW_DOMAINS)")
 	fs.StringVar(&c.cimdCA, "cimd-ca", "", "PEM file of extra CA certificates trusted for client metadata document fetches (env TENANTLESS_CIMD_CA)")
 	pos, err := parse(fs, args, e)
 	if err != nil {
