@@ -26,6 +26,14 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	params := authorizeParams(r)
+	dup := duplicated(r.Form, "resource", "granted_scope")
+	if dup == "client_id" || dup == "redirect_uri" {
+		// Which client or redirect URI is meant is unclear: never redirect.
+		s.errorPage(w, r, http.StatusBadRequest, web.ErrorPage{
+			Title: "Bad request", Message: "The parameter " + dup + " appears more than once.", Code: "invalid_request",
+		})
+		return
+	}
 
 	// RFC 8707: resource becomes fosite's audience before fosite parses.
 	resources, badResource, resourcesOK := s.resolveResources(r.Form["resource"])
@@ -45,6 +53,10 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
 	ar, err := s.provider.NewAuthorizeRequest(ctx, r)
 	if err != nil {
 		s.authorizeError(w, r, ar, err)
+		return
+	}
+	if dup != "" {
+		s.authorizeError(w, r, ar, fosite.ErrInvalidRequest.WithHintf("The parameter %s appears more than once.", dup))
 		return
 	}
 	if !resourcesOK {
@@ -332,6 +344,23 @@ func checkPKCE(form url.Values) error {
 		return fosite.ErrInvalidRequest.WithHint("The code_challenge must be the base64url SHA-256 of the code_verifier (43 characters).")
 	}
 	return nil
+}
+
+// duplicated returns the first parameter of v that appears more than
+// once (RFC 6749 §3.1: parameters must not be included more than once),
+// apart from the multi-valued ones named in multi, or "".
+func duplicated(v url.Values, multi ...string) string {
+	keys := make([]string, 0, len(v))
+	for k := range v {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		if len(v[k]) > 1 && !slices.Contains(multi, k) {
+			return k
+		}
+	}
+	return ""
 }
 
 // grantedScopes returns the requested scopes the user left ticked on the

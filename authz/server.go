@@ -206,6 +206,9 @@ func (s *Server) Mount(mux *http.ServeMux) {
 	mux.Handle("POST /authorize", s.browserForm(http.HandlerFunc(s.authorize)))
 	mux.Handle("POST /login", s.browserForm(http.HandlerFunc(s.login)))
 	mux.Handle("POST /logout", s.browserForm(http.HandlerFunc(s.logout)))
+	for path, allow := range map[string]string{"/authorize": "GET, POST", "/login": "POST", "/logout": "POST"} {
+		mux.Handle(path, s.pageMethodNotAllowed(allow))
+	}
 
 	// The JSON and form APIs take no cookies, so any origin may call them
 	// (browser-based MCP clients discover and register from their page).
@@ -215,7 +218,8 @@ func (s *Server) Mount(mux *http.ServeMux) {
 			mux.Handle(m+" "+path, cors(h))
 			allow += ", " + m
 		}
-		mux.Handle("OPTIONS "+path, preflight(allow))
+		// Other methods: a CORS preflight for OPTIONS, else a JSON 405.
+		mux.Handle(path, otherMethods(allow))
 	}
 	api("/token", map[string]http.HandlerFunc{"POST": s.token})
 	api("/revoke", map[string]http.HandlerFunc{"POST": s.revoke})
@@ -228,6 +232,34 @@ func (s *Server) Mount(mux *http.ServeMux) {
 	api("/.well-known/oauth-authorization-server", map[string]http.HandlerFunc{"GET": s.metadata})
 	api("/.well-known/openid-configuration", map[string]http.HandlerFunc{"GET": s.metadata})
 	mux.Handle("GET "+web.StaticPrefix, web.StaticHandler())
+}
+
+// otherMethods answers the methods a route does not serve: a CORS
+// preflight for OPTIONS, else 405 with an RFC 6749-style JSON error.
+func otherMethods(allow string) http.Handler {
+	pre := preflight(allow)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodOptions {
+			pre.ServeHTTP(w, r)
+			return
+		}
+		w.Header().Set("Allow", allow)
+		w.Header().Set("Access-Control-Allow-Origin", "*")
+		writeJSON(w, r, http.StatusMethodNotAllowed, "application/json", map[string]string{
+			"error": "invalid_request", "error_description": "method " + r.Method + " is not allowed here; use " + allow,
+		})
+	})
+}
+
+// pageMethodNotAllowed answers a browser route's unsupported methods
+// with an HTML page.
+func (s *Server) pageMethodNotAllowed(allow string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Allow", allow)
+		s.errorPage(w, r, http.StatusMethodNotAllowed, web.ErrorPage{
+			Title: "Method not allowed", Message: "This page does not answer " + r.Method + " requests.", Code: "invalid_request",
+		})
+	})
 }
 
 // cors lets any origin read h's responses, including the challenge and

@@ -2,6 +2,7 @@ package authz
 
 import (
 	"errors"
+	"mime"
 	"net/http"
 	"slices"
 	"strings"
@@ -20,8 +21,8 @@ const maxTokenBody = 64 << 10
 func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	r.Body = http.MaxBytesReader(w, r.Body, maxTokenBody)
-	if err := r.ParseForm(); err != nil {
-		writeOAuthError(w, r, fosite.ErrInvalidRequest.WithHint("The body must be a form (application/x-www-form-urlencoded) of at most 64 KiB."))
+	if rfc := checkForm(r, "resource"); rfc != nil {
+		writeOAuthError(w, r, rfc)
 		return
 	}
 	switch gt := r.PostForm.Get("grant_type"); gt {
@@ -91,11 +92,36 @@ func (s *Server) tokenError(w http.ResponseWriter, r *http.Request, ar fosite.Ac
 	s.provider.WriteAccessError(r.Context(), w, ar, err)
 }
 
+// checkForm parses a form-encoded POST body and refuses the request
+// shapes RFC 6749 forbids at these endpoints: another content type, an
+// unreadable or oversized body, parameters in the URL, and parameters
+// repeated (except those named in multi).
+func checkForm(r *http.Request, multi ...string) *fosite.RFC6749Error {
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil || mt != "application/x-www-form-urlencoded" {
+		return fosite.ErrInvalidRequest.WithHint("The body must be application/x-www-form-urlencoded.")
+	}
+	if err := r.ParseForm(); err != nil {
+		return fosite.ErrInvalidRequest.WithHintf("The form body is unreadable or larger than %d KiB.", maxTokenBody>>10)
+	}
+	if len(r.URL.Query()) > 0 {
+		return fosite.ErrInvalidRequest.WithHint("Send the parameters in the form body, not in the URL.")
+	}
+	if dup := duplicated(r.PostForm, multi...); dup != "" {
+		return fosite.ErrInvalidRequest.WithHintf("The parameter %s appears more than once.", dup)
+	}
+	return nil
+}
+
 // revoke serves RFC 7009 token revocation. Revoking either token of a
 // grant revokes the whole grant.
 func (s *Server) revoke(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	r.Body = http.MaxBytesReader(w, r.Body, maxTokenBody)
+	if rfc := checkForm(r); rfc != nil {
+		s.provider.WriteRevocationResponse(ctx, w, rfc)
+		return
+	}
 	err := s.provider.NewRevocationRequest(ctx, r)
 	if err != nil {
 		s.logger(r).Info("revocation refused", "error", fosite.ErrorToRFC6749Error(err).ErrorField)
@@ -114,6 +140,10 @@ func (s *Server) introspect(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, maxTokenBody)
 	if _, _, ok := r.BasicAuth(); !ok {
 		writeOAuthError(w, r, fosite.ErrInvalidClient.WithHint("Introspection requires client authentication with HTTP Basic."))
+		return
+	}
+	if rfc := checkForm(r); rfc != nil {
+		writeOAuthError(w, r, rfc)
 		return
 	}
 	ir, err := s.provider.NewIntrospectionRequest(ctx, r, &oauth2.JWTSession{})
