@@ -46,7 +46,7 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
 		r.Form.Set("scope", strings.Join(s.scopeNames, " "))
 	}
 
-	if err := s.ensureCIMDClient(ctx, r.Form.Get("client_id"), true); err != nil {
+	if err := s.ensureCIMDClient(r, r.Form.Get("client_id"), true); err != nil {
 		s.cimdErrorPage(w, r, err)
 		return
 	}

@@ -1,8 +1,8 @@
 package authz
 
 import (
-	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"time"
 
@@ -39,7 +39,8 @@ func CIMDClient(doc cimd.Document, now time.Time) storage.Client {
 // about to trust the metadata); otherwise a stored record is used as it is
 // (at /token, for a grant the user already approved). A client_id that is
 // not a URL is left to fosite.
-func (s *Server) ensureCIMDClient(ctx context.Context, clientID string, requireFresh bool) error {
+func (s *Server) ensureCIMDClient(r *http.Request, clientID string, requireFresh bool) error {
+	ctx := r.Context()
 	if s.cimd == nil || !cimd.IsClientIDURL(clientID) {
 		return nil
 	}
@@ -51,6 +52,9 @@ func (s *Server) ensureCIMDClient(ctx context.Context, clientID string, requireF
 		return nil
 	case err != nil && !errors.Is(err, storage.ErrNotFound):
 		return err
+	}
+	if ok, wait := s.limits.byAddress(s.limits.cimdFetch, r); !ok {
+		return &rateLimited{wait}
 	}
 	doc, err := s.cimd.Resolve(ctx, clientID)
 	if err != nil {
@@ -66,13 +70,22 @@ func (s *Server) ensureCIMDClient(ctx context.Context, clientID string, requireF
 	} else if err != nil {
 		return err
 	}
-	s.logger(nil).Info("client metadata document accepted", "client_id", clientID, "client_name", doc.ClientName)
+	s.logger(r).Info("client metadata document accepted", "client_id", clientID, "client_name", doc.ClientName)
 	return nil
 }
 
 // cimdErrorPage tells the person at the browser why a metadata document
 // could not be used. It never redirects.
 func (s *Server) cimdErrorPage(w http.ResponseWriter, r *http.Request, err error) {
+	var rl *rateLimited
+	if errors.As(err, &rl) {
+		secs := retryAfter(w, rl.wait)
+		s.errorPage(w, r, http.StatusTooManyRequests, web.ErrorPage{
+			Title: "Too many requests", Code: "rate_limited",
+			Message: fmt.Sprintf("Too many client metadata documents were fetched for this address. Try again in %d seconds.", secs),
+		})
+		return
+	}
 	var ce *cimd.Error
 	if !errors.As(err, &ce) {
 		s.serverError(w, r, "resolve client metadata document", err)
@@ -94,6 +107,10 @@ func (s *Server) cimdErrorPage(w http.ResponseWriter, r *http.Request, err error
 // cimdTokenError is the token endpoint's answer for a metadata-document
 // client that cannot be resolved.
 func cimdTokenError(err error) *fosite.RFC6749Error {
+	var rl *rateLimited
+	if errors.As(err, &rl) {
+		return fosite.ErrTemporarilyUnavailable.WithHint("Too many client metadata document fetches from this address; retry later.")
+	}
 	var ce *cimd.Error
 	if errors.As(err, &ce) && ce.Kind == cimd.KindBusy {
 		return fosite.ErrTemporarilyUnavailable.WithHint(ce.Error())
@@ -103,3 +120,8 @@ func cimdTokenError(err error) *fosite.RFC6749Error {
 	}
 	return fosite.ErrServerError
 }
+
+// rateLimited reports a request refused by a rate limit.
+type rateLimited struct{ wait time.Duration }
+
+func (e *rateLimited) Error() string { return "rate limited" }

@@ -82,6 +82,10 @@ func writeRegistrationError(w http.ResponseWriter, r *http.Request, e *registrat
 // register serves RFC 7591 dynamic client registration.
 func (s *Server) register(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
+	if ok, wait := s.limits.byAddress(s.limits.register, r); !ok {
+		tooManyJSON(w, r, wait)
+		return
+	}
 	if rerr := s.checkInitialAccess(r); rerr != nil {
 		writeRegistrationError(w, r, rerr)
 		return

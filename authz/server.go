@@ -58,6 +58,9 @@ type Config struct {
 	// Registration is RegistrationOpen, RegistrationToken or
 	// RegistrationOff; empty means RegistrationOpen.
 	Registration string
+	// RateLimits configures abuse limits; the zero value is on, with
+	// loopback addresses exempt from per-address limits.
+	RateLimits RateLimits
 	// CIMD resolves client_id URLs (client ID metadata documents); nil
 	// turns metadata-document clients off.
 	CIMD *cimd.Resolver
@@ -94,6 +97,7 @@ type Server struct {
 	dummyHash func() string
 	// verified caches access token verifications (verify.go).
 	verified tokenCache
+	limits   *limits
 }
 
 const hmacSecretName = "fosite-global-hmac"
@@ -154,6 +158,7 @@ func New(ctx context.Context, c Config) (*Server, error) {
 		h, _ := HashPassword("not-a-real-password-" + randomToken(8))
 		return h
 	})
+	s.limits = newLimits(c.RateLimits, s.now)
 	if s.sessionTTL == 0 {
 		s.sessionTTL = 12 * time.Hour
 	}

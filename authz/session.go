@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -123,6 +124,21 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	}
 	username := strings.TrimSpace(r.PostForm.Get("username"))
 	password := r.PostForm.Get("password")
+	if ok, wait := s.limits.byAddress(s.limits.loginAddress, r); !ok {
+		s.tooManySignIns(w, r, next, username, wait)
+		return
+	}
+	account := strings.ToLower(username)
+	if !s.limits.cfg.Off {
+		// Only failures spend the account's budget; when it is empty no
+		// password is checked, so a brute force gets at most 10 guesses a
+		// minute and the account opens again seconds after it stops.
+		if ok, wait := s.limits.loginAccount.peek(account); !ok {
+			s.logger(r).Warn("sign-in rate limited", "username", username)
+			s.tooManySignIns(w, r, next, username, wait)
+			return
+		}
+	}
 	u, err := s.store.GetUserByUsername(r.Context(), username)
 	ok := false
 	switch {
@@ -135,6 +151,9 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !ok {
+		if !s.limits.cfg.Off {
+			s.limits.loginAccount.allow(account)
+		}
 		s.logger(r).Info("sign-in failed", "username", username)
 		s.renderLogin(w, r, http.StatusUnauthorized, next, username, "Wrong username or password.")
 		return
@@ -197,6 +216,12 @@ func safeNext(next string) string {
 		return ""
 	}
 	return u.RequestURI()
+}
+
+func (s *Server) tooManySignIns(w http.ResponseWriter, r *http.Request, next, username string, wait time.Duration) {
+	secs := retryAfter(w, wait)
+	s.renderLogin(w, r, http.StatusTooManyRequests, next, username,
+		fmt.Sprintf("Too many sign-in attempts. Wait %d seconds, then try again.", secs))
 }
 
 func (s *Server) renderLogin(w http.ResponseWriter, r *http.Request, status int, next, username, msg string) {

@@ -20,6 +20,10 @@ const maxTokenBody = 64 << 10
 // code (with PKCE) and refresh token grants.
 func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
+	if ok, wait := s.limits.byAddress(s.limits.token, r); !ok {
+		tooManyJSON(w, r, wait)
+		return
+	}
 	r.Body = http.MaxBytesReader(w, r.Body, maxTokenBody)
 	if rfc := checkForm(r, "resource"); rfc != nil {
 		writeOAuthError(w, r, rfc)
@@ -34,7 +38,7 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 		writeOAuthError(w, r, fosite.ErrUnsupportedGrantType.WithHintf("Supported grant types: %s, %s.", grantAuthorizationCode, grantRefreshToken))
 		return
 	}
-	if err := s.ensureCIMDClient(ctx, r.PostForm.Get("client_id"), false); err != nil {
+	if err := s.ensureCIMDClient(r, r.PostForm.Get("client_id"), false); err != nil {
 		writeOAuthError(w, r, cimdTokenError(err))
 		return
 	}

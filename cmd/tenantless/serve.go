@@ -41,6 +41,7 @@ type serveConfig struct {
 	cimdAllowHosts        stringList
 	cimdAllowDomains      stringList
 	cimdCA                string
+	rateLimits            string
 	neverUsedTTL          time.Duration
 	unusedTTL             time.Duration
 }
@@ -91,6 +92,7 @@ func serve(ctx context.Context, args []string, e env) error {
 	fs.Var(&c.cimdAllowHosts, "cimd-allow-host", "`HOST:PORT` exempt from the address guard for client metadata document fetches, for testing your own client on this machine; repeatable (env TENANTLESS_CIMD_ALLOW_HOST, comma-separated)")
 	fs.Var(&c.cimdAllowDomains, "cimd-allow-domains", "only accept client metadata documents from these `DOMAINS` (and subdomains); comma-separated (env TENANTLESS_CIMD_ALLOW_DOMAINS)")
 	fs.StringVar(&c.cimdCA, "cimd-ca", "", "PEM file of extra CA certificates trusted for client metadata document fetches (env TENANTLESS_CIMD_CA)")
+	fs.StringVar(&c.rateLimits, "rate-limits", "on", "abuse limits: on (per-address limits exempt loopback), all (loopback too) or off (load tests); sign-in failures are limited per account unless off (env TENANTLESS_RATE_LIMITS)")
 	pos, err := parse(fs, args, e)
 	if err != nil {
 		return err
@@ -141,6 +143,16 @@ func serve(ctx context.Context, args []string, e env) error {
 			c.registration = "open"
 		}
 	}
+	var limits authz.RateLimits
+	switch c.rateLimits {
+	case "on":
+	case "all":
+		limits.IncludeLoopback = true
+	case "off":
+		limits.Off = true
+	default:
+		return fmt.Errorf("%w: --rate-limits %q: use on, all or off", errUsage, c.rateLimits)
+	}
 	resolver, err := cimdResolver(c, log)
 	if err != nil {
 		return err
@@ -163,6 +175,7 @@ func serve(ctx context.Context, args []string, e env) error {
 		CodeTTL:         c.codeTTL,
 		Registration:    c.registration,
 		CIMD:            resolver,
+		RateLimits:      limits,
 		Logger:          log,
 	})
 	if err != nil {
