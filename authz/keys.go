@@ -8,13 +8,16 @@ import (
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/go-jose/go-jose/v3"
+	"github.com/ory/fosite/token/jwt"
 
 	"github.com/tenantless/tenantless/storage"
 )
@@ -24,8 +27,10 @@ import (
 // keep verifying.
 type keySet struct {
 	mu      sync.RWMutex
-	current *jose.JSONWebKey  // private
-	public  []jose.JSONWebKey // every stored key's public half, newest first
+	current *jose.JSONWebKey            // private
+	byID    map[string]*jose.JSONWebKey // every stored key, private, by kid
+	public  []jose.JSONWebKey           // every stored key's public half, newest first
+	stored  []storage.SigningKey        // as last read, without private keys
 }
 
 // loadKeys reads the signing keys from st, generating and storing a first
@@ -85,7 +90,9 @@ func (ks *keySet) reload(ctx context.Context, st storage.Store) error {
 		return fmt.Errorf("load signing keys: %w", err)
 	}
 	var current *jose.JSONWebKey
+	byID := make(map[string]*jose.JSONWebKey, len(keys))
 	public := make([]jose.JSONWebKey, 0, len(keys))
+	stored := make([]storage.SigningKey, 0, len(keys))
 	for _, k := range keys {
 		priv, err := x509.ParsePKCS8PrivateKey(k.PrivateKey)
 		if err != nil {
@@ -96,13 +103,16 @@ func (ks *keySet) reload(ctx context.Context, st storage.Store) error {
 			return fmt.Errorf("signing key %s: unsupported algorithm %s", k.ID, k.Algorithm)
 		}
 		jwk := jose.JSONWebKey{Key: ec, KeyID: k.ID, Algorithm: k.Algorithm, Use: "sig"}
+		byID[k.ID] = &jwk
 		public = append(public, jwk.Public())
+		k.PrivateKey = nil
+		stored = append(stored, k)
 		if current == nil && k.RetiredAt.IsZero() {
 			current = &jwk
 		}
 	}
 	ks.mu.Lock()
-	ks.current, ks.public = current, public
+	ks.current, ks.byID, ks.public, ks.stored = current, byID, public, stored
 	ks.mu.Unlock()
 	return nil
 }
@@ -115,6 +125,164 @@ func (ks *keySet) signingKey(context.Context) (interface{}, error) {
 		return nil, errors.New("no signing key")
 	}
 	return ks.current, nil
+}
+
+// privateKey returns the stored key with the given kid.
+func (ks *keySet) privateKey(kid string) (*jose.JSONWebKey, bool) {
+	ks.mu.RLock()
+	defer ks.mu.RUnlock()
+	k, ok := ks.byID[kid]
+	return k, ok
+}
+
+// RotateSigningKey creates a new ES256 key and retires every other
+// current key, in one transaction, and returns the new key's ID. A running
+// server signs with the new key within KeyReloadInterval; retired keys
+// stay in the JWKS until every token they signed has expired.
+func RotateSigningKey(ctx context.Context, st storage.Store, now time.Time) (kid string, err error) {
+	keys, err := st.ListSigningKeys(ctx)
+	if err != nil {
+		return "", err
+	}
+	tx, err := st.BeginTx(ctx)
+	if err != nil {
+		return "", err
+	}
+	defer func() {
+		if err != nil {
+			_ = st.Rollback(tx)
+		}
+	}()
+	if kid, err = GenerateSigningKey(tx, st, now); err != nil {
+		return "", err
+	}
+	for _, k := range keys {
+		if k.RetiredAt.IsZero() {
+			if err = st.RetireSigningKey(tx, k.ID, now.UTC().Truncate(time.Second)); err != nil {
+				return "", err
+			}
+		}
+	}
+	return kid, st.Commit(tx)
+}
+
+// KeyReloadInterval is how often a running server re-reads its signing
+// keys, so a rotation made with the CLI takes effect without a restart.
+const KeyReloadInterval = 2 * time.Second
+
+// MaintainKeys re-reads the signing keys, rotates the current key when it
+// is older than rotateEvery (zero: never), and deletes retired keys once
+// every access token they signed has expired. It runs until ctx ends.
+func (s *Server) MaintainKeys(ctx context.Context, rotateEvery time.Duration) {
+	t := time.NewTicker(KeyReloadInterval)
+	defer t.Stop()
+	for {
+		if err := s.RefreshKeys(ctx, rotateEvery); err != nil && ctx.Err() == nil {
+			s.log.Error("signing key maintenance", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// RefreshKeys does one round of MaintainKeys' work.
+func (s *Server) RefreshKeys(ctx context.Context, rotateEvery time.Duration) error {
+	if err := s.keys.reload(ctx, s.store); err != nil {
+		return err
+	}
+	now := s.now()
+	s.keys.mu.RLock()
+	stored := s.keys.stored
+	s.keys.mu.RUnlock()
+	changed := false
+	current := false
+	for _, k := range stored {
+		if k.RetiredAt.IsZero() {
+			current = true
+			if rotateEvery > 0 && now.Sub(k.CreatedAt) >= rotateEvery {
+				kid, err := RotateSigningKey(ctx, s.store, now)
+				if err != nil {
+					return err
+				}
+				s.log.Info("signing key rotated", "kid", kid, "previous_kid", k.ID)
+				changed = true
+			}
+			break
+		}
+	}
+	if !current {
+		if _, err := RotateSigningKey(ctx, s.store, now); err != nil {
+			return err
+		}
+		changed = true
+	}
+	// A retired key verifies tokens until the last one it signed expires.
+	grace := s.cfg.AccessTokenLifespan + time.Minute
+	for _, k := range stored {
+		if !k.RetiredAt.IsZero() && now.Sub(k.RetiredAt) > grace {
+			if err := s.store.DeleteSigningKey(ctx, k.ID); err != nil && !errors.Is(err, storage.ErrNotFound) {
+				return err
+			}
+			s.log.Info("retired signing key removed from the JWKS", "kid", k.ID)
+			changed = true
+		}
+	}
+	if changed {
+		return s.keys.reload(ctx, s.store)
+	}
+	return nil
+}
+
+// kidSigner is fosite's JWT signer, except that tokens are verified with
+// the key their "kid" header names, so tokens signed before a rotation
+// keep verifying until they expire. fosite's own signer verifies with the
+// current key only.
+type kidSigner struct {
+	*jwt.DefaultSigner
+	keys *keySet
+}
+
+func (k *kidSigner) signerFor(token string) (*jwt.DefaultSigner, error) {
+	header, _, ok := strings.Cut(token, ".")
+	if !ok {
+		return nil, &jwt.ValidationError{Errors: jwt.ValidationErrorMalformed, Inner: errors.New("not a JWT")}
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(header)
+	if err != nil {
+		return nil, &jwt.ValidationError{Errors: jwt.ValidationErrorMalformed, Inner: err}
+	}
+	var h struct {
+		KID string `json:"kid"`
+	}
+	if err := json.Unmarshal(raw, &h); err != nil {
+		return nil, &jwt.ValidationError{Errors: jwt.ValidationErrorMalformed, Inner: err}
+	}
+	key, ok := k.keys.privateKey(h.KID)
+	if !ok {
+		return nil, &jwt.ValidationError{Errors: jwt.ValidationErrorUnverifiable, Inner: errors.New("unknown key")}
+	}
+	return &jwt.DefaultSigner{GetPrivateKey: func(context.Context) (interface{}, error) { return key, nil }}, nil
+}
+
+// Decode verifies token with the key its kid names.
+func (k *kidSigner) Decode(ctx context.Context, token string) (*jwt.Token, error) {
+	s, err := k.signerFor(token)
+	if err != nil {
+		return nil, err
+	}
+	return s.Decode(ctx, token)
+}
+
+// Validate verifies token with the key its kid names.
+func (k *kidSigner) Validate(ctx context.Context, token string) (string, error) {
+	s, err := k.signerFor(token)
+	if err != nil {
+		return "", err
+	}
+	return s.Validate(ctx, token)
 }
 
 // jwks serves the public keys as an RFC 7517 JWK Set.

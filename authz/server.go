@@ -14,6 +14,7 @@ import (
 
 	"github.com/ory/fosite"
 	"github.com/ory/fosite/compose"
+	"github.com/ory/fosite/handler/oauth2"
 	"github.com/ory/fosite/token/jwt"
 
 	"github.com/tenantless/tenantless/authz/cimd"
@@ -194,7 +195,11 @@ func New(ctx context.Context, c Config) (*Server, error) {
 		ClientSecretsHasher:            s.hasher,
 		SendDebugMessagesToClients:     false,
 	}
-	strategy := compose.NewOAuth2JWTStrategy(s.keys.signingKey, compose.NewOAuth2HMACStrategy(s.cfg), s.cfg)
+	strategy := &oauth2.DefaultJWTStrategy{
+		Signer:          &kidSigner{DefaultSigner: &jwt.DefaultSigner{GetPrivateKey: s.keys.signingKey}, keys: s.keys},
+		HMACSHAStrategy: compose.NewOAuth2HMACStrategy(s.cfg),
+		Config:          s.cfg,
+	}
 	s.provider = compose.Compose(s.cfg, &fositeStore{st: c.Store, srv: s}, strategy,
 		compose.OAuth2AuthorizeExplicitFactory, // must precede PKCE
 		compose.OAuth2PKCEFactory,

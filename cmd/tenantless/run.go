@@ -41,6 +41,7 @@ Commands:
   client    register, list or delete clients:    client add|list|delete
   initial-token
             tokens that allow dynamic client registration with --registration=token
+  keys      list or rotate the token signing keys:  keys list|rotate
   version   print the version
 
 Run "tenantless <command> --help" for a command's flags. Every flag can also
@@ -80,6 +81,8 @@ func dispatch(ctx context.Context, args []string, e env) error {
 		return userCmd(ctx, rest, e)
 	case "client":
 		return clientCmd(ctx, rest, e)
+	case "keys":
+		return keysCmd(ctx, rest, e)
 	case "initial-token":
 		return initialTokenCmd(ctx, rest, e)
 	case "version":

@@ -389,3 +389,42 @@ func TestRestartKeepsState(t *testing.T) {
 		t.Errorf("user list after restart lacks admin:\n%s", out)
 	}
 }
+
+// TestKeysRotateCLI rotates the signing key with the CLI while the server
+// runs: new tokens are soon signed with the new key, without a restart.
+func TestKeysRotateCLI(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "tenantless.db")
+	srv := startServer(t, db, "--weather", "offline")
+	c := addClient(t, db, "--name", "keys", "--redirect-uri", "http://127.0.0.1/callback")
+	tok := tokenFor(t, srv.base, c.ClientID, "admin", adminPassword, "weather:read", srv.base+"/mcp")
+	var rotated struct {
+		KID string `json:"kid"`
+	}
+	if err := json.Unmarshal([]byte(cli(t, "", "keys", "rotate", "--db", db, "--json")), &rotated); err != nil || rotated.KID == "" {
+		t.Fatalf("keys rotate --json: %v", err)
+	}
+	if out := cli(t, "", "keys", "list", "--db", db); !strings.Contains(out, rotated.KID) || !strings.Contains(out, "retired") {
+		t.Errorf("keys list:\n%s", out)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	refresh := tok.RefreshToken
+	for {
+		status, r, _ := postForm(t, srv.base+"/token", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {refresh}, "client_id": {c.ClientID}}, "", "")
+		if status != 200 {
+			t.Fatalf("refresh: %d %+v", status, r)
+		}
+		refresh = r.RefreshToken
+		p, err := josejwt.ParseSigned(r.AccessToken)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p.Headers[0].KeyID == rotated.KID {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("tokens still signed with %s, not the rotated key %s", p.Headers[0].KeyID, rotated.KID)
+		}
+		time.Sleep(100 * time.Millisecond) // polling the server's periodic key reload
+	}
+	verifyJWT(t, srv.base, tok.AccessToken) // the old key is still published
+}

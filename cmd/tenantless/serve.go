@@ -42,6 +42,7 @@ type serveConfig struct {
 	cimdAllowDomains      stringList
 	cimdCA                string
 	rateLimits            string
+	keyRotation           time.Duration
 	neverUsedTTL          time.Duration
 	unusedTTL             time.Duration
 }
@@ -93,6 +94,7 @@ func serve(ctx context.Context, args []string, e env) error {
 	fs.Var(&c.cimdAllowDomains, "cimd-allow-domains", "only accept client metadata documents from these `DOMAINS` (and subdomains); comma-separated (env TENANTLESS_CIMD_ALLOW_DOMAINS)")
 	fs.StringVar(&c.cimdCA, "cimd-ca", "", "PEM file of extra CA certificates trusted for client metadata document fetches (env TENANTLESS_CIMD_CA)")
 	fs.StringVar(&c.rateLimits, "rate-limits", "on", "abuse limits: on (per-address limits exempt loopback), all (loopback too) or off (load tests); sign-in failures are limited per account unless off (env TENANTLESS_RATE_LIMITS)")
+	fs.DurationVar(&c.keyRotation, "key-rotation", 30*24*time.Hour, "rotate the token signing key this often; 0 turns automatic rotation off (\"tenantless keys rotate\" rotates now) (env TENANTLESS_KEY_ROTATION)")
 	pos, err := parse(fs, args, e)
 	if err != nil {
 		return err
@@ -214,6 +216,7 @@ func serve(ctx context.Context, args []string, e env) error {
 	}
 	gcCtx, stopGC := context.WithCancel(ctx)
 	defer stopGC()
+	go as.MaintainKeys(gcCtx, c.keyRotation)
 	go collectGarbage(gcCtx, c.gcInterval, log, func(ctx context.Context) {
 		res, err := st.GarbageCollect(ctx, time.Now())
 		switch {

@@ -1,0 +1,87 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/tenantless/tenantless/authz"
+)
+
+const keysUsage = `Usage:
+  tenantless keys list     list the token signing keys (never the private keys)
+  tenantless keys rotate   create a new signing key now; a running server signs
+                           with it within seconds, and keeps the old public key in
+                           its JWKS until every token it signed has expired
+`
+
+// keysCmd lists and rotates signing keys.
+func keysCmd(ctx context.Context, args []string, e env) error {
+	fs := flagSet(e, "keys", keysUsage)
+	db := dbFlag(fs)
+	asJSON := fs.Bool("json", false, "print JSON instead of a table")
+	if len(args) == 0 {
+		fs.Usage()
+		return fmt.Errorf("%w: keys needs a subcommand", errUsage)
+	}
+	sub := args[0]
+	if sub == "-h" || sub == "--help" || sub == "help" {
+		fs.SetOutput(e.Stdout)
+		fs.Usage()
+		return nil
+	}
+	pos, err := parse(fs, args[1:], e)
+	if err != nil {
+		return err
+	}
+	if sub != "list" && sub != "rotate" {
+		return fmt.Errorf("%w: unknown keys subcommand %q", errUsage, sub)
+	}
+	if len(pos) != 0 {
+		return fmt.Errorf("%w: keys %s takes no arguments", errUsage, sub)
+	}
+	st, err := openStore(ctx, *db)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if sub == "rotate" {
+		kid, err := authz.RotateSigningKey(ctx, st, time.Now())
+		if err != nil {
+			return err
+		}
+		if *asJSON {
+			return printJSON(e.Stdout, map[string]string{"kid": kid})
+		}
+		fmt.Fprintf(e.Stdout, "new signing key %s\n", kid)
+		return nil
+	}
+	keys, err := st.ListSigningKeys(ctx)
+	if err != nil {
+		return err
+	}
+	type row struct {
+		KID       string    `json:"kid"`
+		Algorithm string    `json:"alg"`
+		State     string    `json:"state"`
+		CreatedAt time.Time `json:"created_at"`
+		RetiredAt time.Time `json:"retired_at,omitzero"`
+	}
+	rows := make([]row, 0, len(keys))
+	for _, k := range keys {
+		state := "signing"
+		if !k.RetiredAt.IsZero() {
+			state = "retired (verifies until its tokens expire)"
+		}
+		rows = append(rows, row{k.ID, k.Algorithm, state, k.CreatedAt, k.RetiredAt})
+	}
+	if *asJSON {
+		return printJSON(e.Stdout, rows)
+	}
+	tw := table(e.Stdout)
+	fmt.Fprintln(tw, "KID\tALG\tSTATE\tCREATED\tRETIRED")
+	for _, r := range rows {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.KID, r.Algorithm, r.State, formatTime(r.CreatedAt), formatTime(r.RetiredAt))
+	}
+	return tw.Flush()
+}
