@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
@@ -43,6 +44,7 @@ type serveConfig struct {
 	cimdCA                string
 	rateLimits            string
 	keyRotation           time.Duration
+	tlsCert, tlsKey       string
 	neverUsedTTL          time.Duration
 	unusedTTL             time.Duration
 }
@@ -95,6 +97,8 @@ func serve(ctx context.Context, args []string, e env) error {
 	fs.StringVar(&c.cimdCA, "cimd-ca", "", "PEM file of extra CA certificates trusted for client metadata document fetches (env TENANTLESS_CIMD_CA)")
 	fs.StringVar(&c.rateLimits, "rate-limits", "on", "abuse limits: on (per-address limits exempt loopback), all (loopback too) or off (load tests); sign-in failures are limited per account unless off (env TENANTLESS_RATE_LIMITS)")
 	fs.DurationVar(&c.keyRotation, "key-rotation", 30*24*time.Hour, "rotate the token signing key this often; 0 turns automatic rotation off (\"tenantless keys rotate\" rotates now) (env TENANTLESS_KEY_ROTATION)")
+	fs.StringVar(&c.tlsCert, "tls-cert", "", "PEM certificate (chain) to serve https directly; needs --tls-key (env TENANTLESS_TLS_CERT)")
+	fs.StringVar(&c.tlsKey, "tls-key", "", "PEM private key of --tls-cert (env TENANTLESS_TLS_KEY)")
 	pos, err := parse(fs, args, e)
 	if err != nil {
 		return err
@@ -111,6 +115,17 @@ func serve(ctx context.Context, args []string, e env) error {
 		if d.v <= 0 {
 			return fmt.Errorf("%w: --%s must be positive", errUsage, d.name)
 		}
+	}
+	if (c.tlsCert == "") != (c.tlsKey == "") {
+		return fmt.Errorf("%w: --tls-cert and --tls-key go together", errUsage)
+	}
+	var tlsCfg *tls.Config
+	if c.tlsCert != "" {
+		pair, err := tls.LoadX509KeyPair(c.tlsCert, c.tlsKey)
+		if err != nil {
+			return fmt.Errorf("--tls-cert/--tls-key: %w", err)
+		}
+		tlsCfg = &tls.Config{Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS12}
 	}
 	log, err := newLogger(e, c.logLevel, c.logFormat)
 	if err != nil {
@@ -131,7 +146,11 @@ func serve(ctx context.Context, args []string, e env) error {
 	port := ln.Addr().(*net.TCPAddr).Port
 	issuer := c.issuer
 	if issuer == "" {
-		issuer = fmt.Sprintf("http://localhost:%d", port)
+		scheme := "http"
+		if tlsCfg != nil {
+			scheme = "https"
+		}
+		issuer = fmt.Sprintf("%s://localhost:%d", scheme, port)
 	}
 	issuer = strings.TrimSuffix(issuer, "/")
 	resources, err := resourceURLs(issuer)
@@ -236,7 +255,12 @@ func serve(ctx context.Context, args []string, e env) error {
 	})
 
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	if tlsCfg != nil {
+		srv.TLSConfig = tlsCfg
+		go func() { errc <- srv.ServeTLS(ln, "", "") }()
+	} else {
+		go func() { errc <- srv.Serve(ln) }()
+	}
 	log.Info("tenantless is running", "addr", ln.Addr().String(), "issuer", issuer, "db", c.db, "registration", c.registration,
 		"mcp", issuer+resource.Paths[0], "weather", c.weather)
 	if e.Ready != nil {
