@@ -101,9 +101,11 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 			s.logger(r).Info("consent granted", "user_id", user.ID, "client_id", client.ID)
+			s.audit(r, AuditConsentGranted, user.ID, client.ID, "success", strings.Join(granted, " "))
 			s.issueCode(w, r, ar, user)
 		case "deny":
 			s.logger(r).Info("consent denied", "user_id", user.ID, "client_id", client.ID)
+			s.audit(r, AuditConsentDenied, user.ID, client.ID, "failure", "")
 			s.authorizeError(w, r, ar, fosite.ErrAccessDenied.WithHint("The user denied the request."))
 		default:
 			s.errorPage(w, r, http.StatusBadRequest, web.ErrorPage{
@@ -269,6 +271,7 @@ func (s *Server) issueCode(w http.ResponseWriter, r *http.Request, ar fosite.Aut
 	}
 	resp.AddParameter("iss", s.issuer)
 	s.logger(r).Info("authorization code issued", "user_id", u.ID, "client_id", ar.GetClient().GetID())
+	s.audit(r, AuditCodeIssued, u.ID, ar.GetClient().GetID(), "success", strings.Join(ar.GetGrantedScopes(), " "))
 	s.provider.WriteAuthorizeResponse(ctx, w, ar, resp)
 }
 

@@ -71,6 +71,7 @@ func (s *Server) ensureCIMDClient(r *http.Request, clientID string, requireFresh
 		return err
 	}
 	s.logger(r).Info("client metadata document accepted", "client_id", clientID, "client_name", doc.ClientName)
+	s.audit(r, AuditClientRegistered, "", clientID, "success", "client ID metadata document: "+doc.ClientName)
 	return nil
 }
 

@@ -124,6 +124,7 @@ func (s *Server) register(w http.ResponseWriter, r *http.Request) {
 		s.jsonServerError(w, r, "store client", err)
 		return
 	}
+	s.audit(r, AuditClientRegistered, "", c.ID, "success", "dynamic registration: "+md.ClientName)
 	s.logger(r).Info("client registered", "client_id", c.ID, "client_name", md.ClientName,
 		"auth_method", md.TokenEndpointAuthMethod, "redirect_uris", strings.Join(md.RedirectURIs, " "))
 	w.Header().Set("Cache-Control", "no-store")

@@ -149,6 +149,7 @@ func (s *Server) SweepClients(ctx context.Context, neverUsed, unused time.Durati
 	ids, err := s.store.DeleteUnusedClients(ctx, storage.SourceDCR, now.Add(-neverUsed), now.Add(-unused), now)
 	for _, id := range ids {
 		s.verified.dropClient(id)
+		s.audit(nil, AuditClientSwept, "", id, "success", "unused dynamically registered client removed")
 	}
 	return ids, err
 }

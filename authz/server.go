@@ -62,6 +62,9 @@ type Config struct {
 	// RateLimits configures abuse limits; the zero value is on, with
 	// loopback addresses exempt from per-address limits.
 	RateLimits RateLimits
+	// OnEvent, if set, is told the type and outcome of every audited event
+	// (for metrics).
+	OnEvent func(typ, outcome string)
 	// CIMD resolves client_id URLs (client ID metadata documents); nil
 	// turns metadata-document clients off.
 	CIMD *cimd.Resolver
@@ -87,6 +90,7 @@ type Server struct {
 	secure       bool
 	registration string
 	cimd         *cimd.Resolver
+	onEvent      func(typ, outcome string)
 
 	cfg      *fosite.Config
 	provider fosite.OAuth2Provider
@@ -136,6 +140,7 @@ func New(ctx context.Context, c Config) (*Server, error) {
 	s := &Server{
 		registration: c.Registration,
 		cimd:         c.CIMD,
+		onEvent:      c.OnEvent,
 		store:        c.Store,
 		tmpl:         c.Templates,
 		issuer:       c.Issuer,
@@ -216,7 +221,9 @@ func (s *Server) Mount(mux *http.ServeMux) {
 	mux.Handle("POST /authorize", s.browserForm(http.HandlerFunc(s.authorize)))
 	mux.Handle("POST /login", s.browserForm(http.HandlerFunc(s.login)))
 	mux.Handle("POST /logout", s.browserForm(http.HandlerFunc(s.logout)))
-	for path, allow := range map[string]string{"/authorize": "GET, POST", "/login": "POST", "/logout": "POST"} {
+	mux.HandleFunc("GET /account", s.account)
+	mux.Handle("POST /account/revoke", s.browserForm(http.HandlerFunc(s.revokeApp)))
+	for path, allow := range map[string]string{"/authorize": "GET, POST", "/login": "POST", "/logout": "POST", "/account": "GET", "/account/revoke": "POST"} {
 		mux.Handle(path, s.pageMethodNotAllowed(allow))
 	}
 

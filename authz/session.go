@@ -155,6 +155,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 			s.limits.loginAccount.allow(account)
 		}
 		s.logger(r).Info("sign-in failed", "username", username)
+		s.audit(r, AuditLogin, u.ID, "", "failure", "wrong username or password")
 		s.renderLogin(w, r, http.StatusUnauthorized, next, username, "Wrong username or password.")
 		return
 	}
@@ -172,6 +173,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	}
 	s.setCookie(w, sessionCookie, id, s.sessionTTL)
 	s.logger(r).Info("signed in", "user_id", u.ID)
+	s.audit(r, AuditLogin, u.ID, "", "success", "")
 	if next == "" {
 		s.infoPage(w, r, "Signed in", "You are signed in as "+u.Username+". You can close this tab.")
 		return
@@ -212,7 +214,7 @@ func safeNext(next string) string {
 	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil {
 		return ""
 	}
-	if u.Path != "/authorize" {
+	if u.Path != "/authorize" && u.Path != "/account" {
 		return ""
 	}
 	return u.RequestURI()

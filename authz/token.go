@@ -78,6 +78,11 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 	}
 	s.logger(r).Info("token issued", "client_id", clientID, "grant_type", strings.Join(ar.GetGrantTypes(), " "),
 		"user_id", ar.GetSession().GetSubject())
+	typ := AuditTokenIssued
+	if ar.GetGrantTypes().ExactOne(grantRefreshToken) {
+		typ = AuditTokenRefreshed
+	}
+	s.audit(r, typ, ar.GetSession().GetSubject(), clientID, "success", strings.Join(ar.GetGrantedScopes(), " "))
 	s.provider.WriteAccessResponse(ctx, w, ar, resp)
 }
 
@@ -86,6 +91,9 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 func (s *Server) tokenError(w http.ResponseWriter, r *http.Request, ar fosite.AccessRequester, err error) {
 	if errors.Is(err, errCodeUsed) || errors.Is(err, fosite.ErrInvalidatedAuthorizeCode) {
 		err = fosite.ErrInvalidGrant.WithHint("The authorization code has already been used.")
+	}
+	if errors.Is(err, fosite.ErrInactiveToken) && ar != nil && ar.GetClient() != nil {
+		s.audit(r, AuditRefreshReuse, "", ar.GetClient().GetID(), "failure", "a rotated refresh token was used again; the grant was revoked")
 	}
 	rfc := fosite.ErrorToRFC6749Error(err)
 	if rfc.CodeField >= 500 {
@@ -131,6 +139,7 @@ func (s *Server) revoke(w http.ResponseWriter, r *http.Request) {
 		s.logger(r).Info("revocation refused", "error", fosite.ErrorToRFC6749Error(err).ErrorField)
 	} else {
 		s.logger(r).Info("token revoked")
+		s.audit(r, AuditTokenRevoked, "", r.PostForm.Get("client_id"), "success", "")
 	}
 	s.provider.WriteRevocationResponse(ctx, w, err)
 }

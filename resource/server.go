@@ -57,6 +57,9 @@ type Config struct {
 	SessionTimeout time.Duration
 	// Logger receives structured logs; nil means discard.
 	Logger *slog.Logger
+	// OnToolCall, if set, is told every tool call's tool name and outcome
+	// ("ok", "tool_error" or "protocol_error"), for metrics.
+	OnToolCall func(tool, outcome string)
 }
 
 // Paths are the URL paths of the MCP endpoint. Each is its own protected
@@ -97,6 +100,9 @@ func New(cfg Config) (*Server, error) {
 		Logger: log,
 	})
 	AddTools(ms, cfg.Provider)
+	if cfg.OnToolCall != nil {
+		ms.AddReceivingMiddleware(countToolCalls(cfg.OnToolCall))
+	}
 	h := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return ms }, &mcp.StreamableHTTPOptions{
 		SessionTimeout: cfg.SessionTimeout,
 		Logger:         log,
@@ -168,4 +174,25 @@ func sdkAuth(next http.Handler) http.Handler {
 		}
 		return ti, nil
 	}, nil)(next)
+}
+
+// countToolCalls reports each tools/call's outcome to f.
+func countToolCalls(f func(tool, outcome string)) mcp.Middleware {
+	return func(next mcp.MethodHandler) mcp.MethodHandler {
+		return func(ctx context.Context, method string, req mcp.Request) (mcp.Result, error) {
+			res, err := next(ctx, method, req)
+			call, ok := req.(*mcp.CallToolRequest)
+			if method != "tools/call" || !ok || call.Params == nil {
+				return res, err
+			}
+			outcome := "ok"
+			if r, ok := res.(*mcp.CallToolResult); err != nil || !ok {
+				outcome = "protocol_error"
+			} else if r.IsError {
+				outcome = "tool_error"
+			}
+			f(call.Params.Name, outcome)
+			return res, err
+		}
+	}
 }

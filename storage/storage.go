@@ -155,6 +155,40 @@ type InitialAccessToken struct {
 	ExpiresAt time.Time
 }
 
+// AuditEvent is one entry of the audit log. It never holds a secret.
+type AuditEvent struct {
+	// ID is assigned by the store, increasing with every append.
+	ID int64
+	// Time is when it happened.
+	Time time.Time
+	// Type names the event, e.g. "login" or "token.refreshed".
+	Type string
+	// UserID is the user concerned, if any.
+	UserID string
+	// ClientID is the client concerned, if any.
+	ClientID string
+	// Address is the client's network address, if known.
+	Address string
+	// Outcome is "success" or "failure".
+	Outcome string
+	// Detail is a short human-readable remark.
+	Detail string
+}
+
+// AuditFilter selects audit events; zero fields select everything.
+type AuditFilter struct {
+	// Since keeps events at or after this time.
+	Since time.Time
+	// UserID keeps events of this user.
+	UserID string
+	// ClientID keeps events of this client.
+	ClientID string
+	// Type keeps events of this type.
+	Type string
+	// Limit caps the number returned (newest first); zero means 1000.
+	Limit int
+}
+
 // GCResult counts the rows removed by a garbage collection.
 type GCResult struct {
 	Tokens              int64
@@ -272,6 +306,14 @@ type Store interface {
 	ListInitialAccessTokens(ctx context.Context) ([]InitialAccessToken, error)
 	// DeleteInitialAccessToken removes a token; ErrNotFound if there is none.
 	DeleteInitialAccessToken(ctx context.Context, hash []byte) error
+
+	// AppendAudit adds an event to the audit log; the store assigns ID
+	// (the passed ID is ignored).
+	AppendAudit(ctx context.Context, e AuditEvent) error
+	// ListAudit returns the events matching f, newest first (by Time, then ID).
+	ListAudit(ctx context.Context, f AuditFilter) ([]AuditEvent, error)
+	// PruneAudit deletes events older than before and returns how many.
+	PruneAudit(ctx context.Context, before time.Time) (int64, error)
 
 	// CreateSigningKey stores a new signing key; ErrConflict if the ID is taken.
 	CreateSigningKey(ctx context.Context, k SigningKey) error

@@ -96,3 +96,32 @@ type ErrorPage struct {
 	// Hint optionally says what to do next.
 	Hint string
 }
+
+// AccountPage is the signed-in user's page: the applications they have
+// authorized, each with a revoke button, and sign-out. Revoke buttons
+// post client_id and csrf_token to RevokeAction; sign-out posts
+// csrf_token to LogoutAction.
+type AccountPage struct {
+	Username     string
+	CSRFToken    string
+	RevokeAction string // e.g. "/account/revoke"
+	LogoutAction string // e.g. "/logout"
+	// Notice is a message shown at the top, e.g. after a revocation.
+	Notice string
+	Apps   []AccountApp
+}
+
+// AccountApp is one application the user has authorized.
+type AccountApp struct {
+	ClientName string
+	ClientID   string
+	// ClientIDHost is set when the client ID is a metadata-document URL.
+	ClientIDHost string
+	Scopes       []string
+	Resources    []string
+	// GrantedAt and LastUsedAt are formatted times ("" when unknown).
+	GrantedAt  string
+	LastUsedAt string
+	// ActiveTokens counts the live access and refresh tokens of the grant.
+	ActiveTokens int
+}

@@ -35,6 +35,7 @@ type Templates struct {
 	login     *template.Template
 	consent   *template.Template
 	errorPage *template.Template
+	account   *template.Template
 }
 
 // New parses every embedded template once; it fails if one is missing or
@@ -66,6 +67,14 @@ func parse(fsys fs.FS) (*Templates, error) {
 				RedirectHost: "localhost", LocalhostOnly: true,
 				Scopes: []Scope{{"s", "d"}, {"s", ""}}, Resources: []string{"https://r.example/mcp"},
 			},
+		}},
+		{"account", &t.account, []any{
+			AccountPage{},
+			AccountPage{Username: "u", CSRFToken: "t", Notice: "n", Apps: []AccountApp{
+				{ClientName: "c", ClientID: "https://c.example/id", ClientIDHost: "c.example", Scopes: []string{"s"},
+					Resources: []string{"https://r.example/mcp"}, GrantedAt: "g", LastUsedAt: "l", ActiveTokens: 2},
+				{ClientID: "x"},
+			}},
 		}},
 		{"error", &t.errorPage, []any{
 			ErrorPage{},
@@ -105,6 +114,12 @@ func parsePage(fsys fs.FS, name string, samples []any) (*template.Template, erro
 		}
 	}
 	return tmpl, nil
+}
+
+// Account renders the account page with the given HTTP status (zero
+// means 200), like Login.
+func (t *Templates) Account(w http.ResponseWriter, status int, p AccountPage) error {
+	return render(w, t.account, status, p)
 }
 
 // Login renders the sign-in page with the given HTTP status (zero means

@@ -110,7 +110,7 @@ func TestNew(t *testing.T) {
 func TestParseFails(t *testing.T) {
 	good := func() fstest.MapFS {
 		m := fstest.MapFS{}
-		for _, name := range []string{"layout", "login", "consent", "error"} {
+		for _, name := range []string{"layout", "login", "consent", "account", "error"} {
 			b, err := fs.ReadFile(files, "templates/"+name+".html")
 			if err != nil {
 				t.Fatalf("read %s: %v", name, err)
@@ -649,6 +649,53 @@ func TestStaticHandler(t *testing.T) {
 			if tt.wantNosniff {
 				if got := res.Header.Get("X-Content-Type-Options"); got != "nosniff" {
 					t.Errorf("GET %s X-Content-Type-Options = %q, want nosniff", tt.path, got)
+				}
+			}
+		})
+	}
+}
+
+func TestAccount(t *testing.T) {
+	tm, err := New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name    string
+		page    AccountPage
+		want    []string
+		notWant []string
+	}{
+		{"no applications", AccountPage{Username: "alice", CSRFToken: "c1", RevokeAction: "/account/revoke", LogoutAction: "/logout"},
+			[]string{"You have not authorized any application yet.", `<form method="post" action="/logout" class="signout">`, `<input type="hidden" name="csrf_token" value="c1">`},
+			[]string{`name="client_id"`}},
+		{"two applications", AccountPage{Username: "alice", CSRFToken: "c1", RevokeAction: "/account/revoke", LogoutAction: "/logout", Notice: "Revoked.",
+			Apps: []AccountApp{
+				{ClientName: "VS Code", ClientID: "https://vscode.dev/oauth/client-metadata.json", ClientIDHost: "vscode.dev", Scopes: []string{"weather:read"}, GrantedAt: "2026-11-25 10:00", ActiveTokens: 2},
+				{ClientID: "dcr_x", Scopes: nil},
+			}},
+			[]string{`<button type="submit" name="client_id" value="https://vscode.dev/oauth/client-metadata.json" class="button secondary">Revoke</button>`,
+				`<button type="submit" name="client_id" value="dcr_x" class="button secondary">Revoke</button>`,
+				"Client ID document hosted at <strong>vscode.dev</strong>", "An unnamed application", `role="status"`, "never"},
+			nil},
+		{"hostile", AccountPage{Username: hostile, Apps: []AccountApp{{ClientName: hostile, ClientID: hostile}}},
+			[]string{hostileEscaped}, []string{hostile}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rec := httptest.NewRecorder()
+			if err := tm.Account(rec, 0, tt.page); err != nil {
+				t.Fatal(err)
+			}
+			body := checkPage(t, rec, 200)
+			for _, w := range tt.want {
+				if !strings.Contains(body, w) {
+					t.Errorf("page lacks %q", w)
+				}
+			}
+			for _, w := range tt.notWant {
+				if strings.Contains(body, w) {
+					t.Errorf("page contains %q", w)
 				}
 			}
 		})

@@ -67,6 +67,9 @@ type Config struct {
 	Now func() time.Time
 	// Logger receives one record per fetch. Nil: logs are discarded.
 	Logger *slog.Logger
+	// OnResolve, if set, is told the result of every Resolve: "cache_hit",
+	// "fetched" or "failed" (for metrics).
+	OnResolve func(result string)
 	// LookupIP resolves a host name to its addresses. Every address
 	// returned is checked, and the dialer checks again the address it
 	// actually connects to. Nil: net.DefaultResolver.LookupNetIP with
@@ -145,6 +148,7 @@ type Resolver struct {
 	extraRoots     *x509.CertPool
 	client         *http.Client
 	slots          chan struct{} // a token per running fetch
+	onResolve      func(result string)
 
 	mu       sync.Mutex
 	cache    *docCache
@@ -173,6 +177,7 @@ func New(cfg Config) *Resolver {
 		return v
 	}
 	r := &Resolver{
+		onResolve:  cfg.OnResolve,
 		timeout:    def(cfg.Timeout, DefaultTimeout),
 		maxBytes:   cfg.MaxBytes,
 		minTTL:     def(cfg.MinTTL, DefaultMinTTL),
@@ -240,12 +245,27 @@ func New(cfg Config) *Resolver {
 // Callers must not hold a database transaction across Resolve: a miss
 // can take up to twice Config.Timeout (waiting for a slot, then fetching).
 func (r *Resolver) Resolve(ctx context.Context, clientID string) (Document, error) {
+	d, hit, err := r.resolve(ctx, clientID)
+	if f := r.onResolve; f != nil {
+		switch {
+		case err != nil:
+			f("failed")
+		case hit:
+			f("cache_hit")
+		default:
+			f("fetched")
+		}
+	}
+	return d, err
+}
+
+func (r *Resolver) resolve(ctx context.Context, clientID string) (Document, bool, error) {
 	checked := false
 	for {
 		r.mu.Lock()
 		if d, ok := r.cache.get(clientID, r.now()); ok {
 			r.mu.Unlock()
-			return d.clone(), nil
+			return d.clone(), true, nil
 		}
 		c, running := r.inflight[clientID]
 		if !running && checked {
@@ -253,7 +273,8 @@ func (r *Resolver) Resolve(ctx context.Context, clientID string) (Document, erro
 			r.inflight[clientID] = c
 			r.mu.Unlock()
 			go r.run(context.WithoutCancel(ctx), clientID, c)
-			return r.wait(ctx, clientID, c)
+			d, err := r.wait(ctx, clientID, c)
+			return d, false, err
 		}
 		join := r.onJoin
 		r.mu.Unlock()
@@ -261,10 +282,11 @@ func (r *Resolver) Resolve(ctx context.Context, clientID string) (Document, erro
 			if join != nil {
 				join()
 			}
-			return r.wait(ctx, clientID, c)
+			d, err := r.wait(ctx, clientID, c)
+			return d, false, err
 		}
 		if err := r.precheck(clientID); err != nil {
-			return Document{}, err
+			return Document{}, false, err
 		}
 		checked = true
 	}

@@ -206,6 +206,8 @@ const clientUsage = `Usage:
                           pre-register a client ID metadata document client from a
                           local copy of its document (for machines that are offline)
   tenantless client list  list registered clients
+  tenantless client show CLIENT_ID
+                          show one client
   tenantless client delete CLIENT_ID
                           delete a client with its consents and tokens
 `
@@ -256,7 +258,7 @@ func clientCmd(ctx context.Context, args []string, e env) error {
 	if err != nil {
 		return err
 	}
-	want := map[string]int{"add": 0, "list": 0, "delete": 1}
+	want := map[string]int{"add": 0, "list": 0, "show": 1, "delete": 1}
 	n, ok := want[sub]
 	if !ok {
 		return fmt.Errorf("%w: unknown client subcommand %q", errUsage, sub)
@@ -319,6 +321,26 @@ func clientCmd(ctx context.Context, args []string, e env) error {
 		for _, c := range clients {
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", c.ID, orDash(c.Name), c.Source, c.TokenEndpointAuthMethod,
 				strings.Join(c.RedirectURIs, " "), formatTime(c.LastUsedAt))
+		}
+		return tw.Flush()
+	case "show":
+		c, err := st.GetClient(ctx, pos[0])
+		if errors.Is(err, storage.ErrNotFound) {
+			return fmt.Errorf("no client %q (see \"tenantless client list\")", pos[0])
+		} else if err != nil {
+			return err
+		}
+		if *asJSON {
+			return printJSON(e.Stdout, toClientJSON(c, ""))
+		}
+		tw := table(e.Stdout)
+		for _, kv := range [][2]string{
+			{"client_id", c.ID}, {"name", orDash(c.Name)}, {"source", c.Source},
+			{"auth method", c.TokenEndpointAuthMethod}, {"redirect URIs", strings.Join(c.RedirectURIs, " ")},
+			{"grant types", strings.Join(c.GrantTypes, " ")}, {"created", formatTime(c.CreatedAt)},
+			{"last used", formatTime(c.LastUsedAt)}, {"cached until", formatTime(c.ExpiresAt)},
+		} {
+			fmt.Fprintf(tw, "%s:\t%s\n", kv[0], kv[1])
 		}
 		return tw.Flush()
 	case "delete":

@@ -16,7 +16,7 @@ import (
 // (in the X-Request-Id request and response headers, which the packages'
 // loggers read), recovers panics into a bare 500 without a stack trace in
 // the response, and writes an access log line.
-func front(next http.Handler, log *slog.Logger) http.Handler {
+func front(next http.Handler, log *slog.Logger, m *metrics) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id := newRequestID()
 		r.Header.Set("X-Request-Id", id)
@@ -36,8 +36,10 @@ func front(next http.Handler, log *slog.Logger) http.Handler {
 				}
 				return
 			}
+			elapsed := time.Since(start)
+			m.observe(r, rec.status, elapsed)
 			log.Debug("request", "request_id", id, "method", r.Method, "path", r.URL.Path,
-				"status", rec.status, "duration_ms", time.Since(start).Milliseconds())
+				"status", rec.status, "duration_ms", elapsed.Milliseconds())
 		}()
 		next.ServeHTTP(rec, r)
 	})

@@ -38,9 +38,11 @@ Usage:
 Commands:
   serve     run the server (the default when no command is given)
   user      add, list, change or delete users:   user add|list|passwd|delete
-  client    register, list or delete clients:    client add|list|delete
+  client    register, show, list or delete clients: client add|list|show|delete
   initial-token
             tokens that allow dynamic client registration with --registration=token
+  grant     list or revoke grants:               grant list|revoke
+  audit     show the audit log
   keys      list or rotate the token signing keys:  keys list|rotate
   version   print the version
 
@@ -81,6 +83,10 @@ func dispatch(ctx context.Context, args []string, e env) error {
 		return userCmd(ctx, rest, e)
 	case "client":
 		return clientCmd(ctx, rest, e)
+	case "grant":
+		return grantCmd(ctx, rest, e)
+	case "audit":
+		return auditCmd(ctx, rest, e)
 	case "keys":
 		return keysCmd(ctx, rest, e)
 	case "initial-token":

@@ -357,7 +357,7 @@ func TestRestartKeepsState(t *testing.T) {
 	// audience of the grant, stay the same.
 	_, port, _ := strings.Cut(strings.TrimPrefix(srv.base, "http://"), ":")
 	srv2 := startServer(t, db, "--addr", "127.0.0.1:"+port)
-	if strings.Contains(srv2.stderr.String(), "Created user") {
+	if strings.Contains(srv2.stderr.String(), "created user admin") {
 		t.Error("restart created the admin user again")
 	}
 	cfg.Endpoint.TokenURL = srv2.base + "/token"
@@ -427,4 +427,16 @@ func TestKeysRotateCLI(t *testing.T) {
 		time.Sleep(100 * time.Millisecond) // polling the server's periodic key reload
 	}
 	verifyJWT(t, srv.base, tok.AccessToken) // the old key is still published
+}
+
+// httpPostJSON posts a JSON body and decodes the JSON answer.
+func httpPostJSON(u, body string) (map[string]any, error) {
+	res, err := http.Post(u, "application/json", strings.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	defer res.Body.Close()
+	var m map[string]any
+	err = json.NewDecoder(res.Body).Decode(&m)
+	return m, err
 }

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -45,6 +46,8 @@ type serveConfig struct {
 	rateLimits            string
 	keyRotation           time.Duration
 	tlsCert, tlsKey       string
+	metricsAddr           string
+	auditRetention        time.Duration
 	neverUsedTTL          time.Duration
 	unusedTTL             time.Duration
 }
@@ -99,6 +102,8 @@ func serve(ctx context.Context, args []string, e env) error {
 	fs.DurationVar(&c.keyRotation, "key-rotation", 30*24*time.Hour, "rotate the token signing key this often; 0 turns automatic rotation off (\"tenantless keys rotate\" rotates now) (env TENANTLESS_KEY_ROTATION)")
 	fs.StringVar(&c.tlsCert, "tls-cert", "", "PEM certificate (chain) to serve https directly; needs --tls-key (env TENANTLESS_TLS_CERT)")
 	fs.StringVar(&c.tlsKey, "tls-key", "", "PEM private key of --tls-cert (env TENANTLESS_TLS_KEY)")
+	fs.StringVar(&c.metricsAddr, "metrics-addr", "", "serve Prometheus metrics at http://ADDR/metrics on this separate listener; empty means off (env TENANTLESS_METRICS_ADDR)")
+	fs.DurationVar(&c.auditRetention, "audit-retention", 90*24*time.Hour, "delete audit log entries older than this (env TENANTLESS_AUDIT_RETENTION)")
 	pos, err := parse(fs, args, e)
 	if err != nil {
 		return err
@@ -111,7 +116,7 @@ func serve(ctx context.Context, args []string, e env) error {
 		name string
 		v    time.Duration
 	}{{"access-token-ttl", c.accessTTL}, {"refresh-token-ttl", c.refreshTTL}, {"code-ttl", c.codeTTL}, {"gc-interval", c.gcInterval},
-		{"dcr-never-used-ttl", c.neverUsedTTL}, {"dcr-unused-ttl", c.unusedTTL}} {
+		{"dcr-never-used-ttl", c.neverUsedTTL}, {"dcr-unused-ttl", c.unusedTTL}, {"audit-retention", c.auditRetention}} {
 		if d.v <= 0 {
 			return fmt.Errorf("%w: --%s must be positive", errUsage, d.name)
 		}
@@ -174,11 +179,16 @@ func serve(ctx context.Context, args []string, e env) error {
 	default:
 		return fmt.Errorf("%w: --rate-limits %q: use on, all or off", errUsage, c.rateLimits)
 	}
-	resolver, err := cimdResolver(c, log)
+	var met *metrics
+	if c.metricsAddr != "" {
+		met = newMetrics()
+	}
+	resolver, err := cimdResolver(c, log, met)
 	if err != nil {
 		return err
 	}
-	if err := ensureAdmin(ctx, st, e, log); err != nil {
+	adminPassword, err := ensureAdmin(ctx, st, log, e.Getenv("TENANTLESS_ADMIN_PASSWORD"))
+	if err != nil {
 		return err
 	}
 	tmpl, err := web.New()
@@ -197,6 +207,7 @@ func serve(ctx context.Context, args []string, e env) error {
 		Registration:    c.registration,
 		CIMD:            resolver,
 		RateLimits:      limits,
+		OnEvent:         onEvent(met),
 		Logger:          log,
 	})
 	if err != nil {
@@ -217,6 +228,7 @@ func serve(ctx context.Context, args []string, e env) error {
 		AuthorizationServer: issuer,
 		Version:             version,
 		Logger:              log,
+		OnToolCall:          onToolCall(met),
 	})
 	if err != nil {
 		return err
@@ -224,9 +236,20 @@ func serve(ctx context.Context, args []string, e env) error {
 	mux := http.NewServeMux()
 	as.Mount(mux)
 	rs.Mount(mux)
+	health(mux, st)
+	if met != nil {
+		mln, err := net.Listen("tcp", c.metricsAddr)
+		if err != nil {
+			return fmt.Errorf("--metrics-addr %s: %w", c.metricsAddr, err)
+		}
+		msrv := &http.Server{Handler: met.handler(), ReadHeaderTimeout: 10 * time.Second}
+		go func() { _ = msrv.Serve(mln) }()
+		defer msrv.Close()
+		log.Info("metrics", "url", "http://"+mln.Addr().String()+"/metrics")
+	}
 
 	srv := &http.Server{
-		Handler:           front(hostGuard(mux, publicHost(issuer)), log),
+		Handler:           front(hostGuard(mux, publicHost(issuer)), log, met),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		IdleTimeout:       2 * time.Minute,
@@ -244,6 +267,11 @@ func serve(ctx context.Context, args []string, e env) error {
 		case res.Tokens+res.Sessions+res.Clients+res.InitialAccessTokens > 0:
 			log.Info("garbage collected", "tokens", res.Tokens, "sessions", res.Sessions, "clients", res.Clients,
 				"initial_access_tokens", res.InitialAccessTokens)
+		}
+		if n, err := st.PruneAudit(ctx, time.Now().Add(-c.auditRetention)); err != nil && ctx.Err() == nil {
+			log.Error("prune audit log", "err", err)
+		} else if n > 0 {
+			log.Info("pruned audit log", "entries", n)
 		}
 		ids, err := as.SweepClients(ctx, c.neverUsedTTL, c.unusedTTL)
 		switch {
@@ -263,6 +291,7 @@ func serve(ctx context.Context, args []string, e env) error {
 	}
 	log.Info("tenantless is running", "addr", ln.Addr().String(), "issuer", issuer, "db", c.db, "registration", c.registration,
 		"mcp", issuer+resource.Paths[0], "weather", c.weather)
+	fmt.Fprint(e.Stderr, banner(issuer, c.db, adminPassword))
 	if e.Ready != nil {
 		e.Ready(ln.Addr().String())
 	}
@@ -316,8 +345,11 @@ func resourceURLs(issuer string) ([]string, error) {
 }
 
 // cimdResolver builds the client metadata document resolver from the flags.
-func cimdResolver(c serveConfig, log *slog.Logger) (*cimd.Resolver, error) {
+func cimdResolver(c serveConfig, log *slog.Logger, met *metrics) (*cimd.Resolver, error) {
 	cfg := cimd.Config{AllowHosts: c.cimdAllowHosts, AllowDomains: c.cimdAllowDomains, Logger: log}
+	if met != nil {
+		cfg.OnResolve = func(result string) { met.cimd.WithLabelValues(result).Inc() }
+	}
 	if c.cimdCA != "" {
 		pem, err := os.ReadFile(c.cimdCA)
 		if err != nil {
@@ -334,36 +366,76 @@ func cimdResolver(c serveConfig, log *slog.Logger) (*cimd.Resolver, error) {
 	return cimd.New(cfg), nil
 }
 
-// ensureAdmin creates the user "admin" when there are no users.
-func ensureAdmin(ctx context.Context, st storage.Store, e env, log *slog.Logger) error {
-	n, err := st.CountUsers(ctx)
-	if err != nil {
-		return err
-	}
-	if n > 0 {
+// onEvent counts audited events in met (nil: no metrics).
+func onEvent(met *metrics) func(typ, outcome string) {
+	if met == nil {
 		return nil
 	}
-	pw := e.Getenv("TENANTLESS_ADMIN_PASSWORD")
-	generated := pw == ""
-	if generated {
+	return func(typ, outcome string) { met.events.WithLabelValues(typ, outcome).Inc() }
+}
+
+// onToolCall counts tool calls in met (nil: no metrics).
+func onToolCall(met *metrics) func(tool, outcome string) {
+	if met == nil {
+		return nil
+	}
+	return func(tool, outcome string) { met.tools.WithLabelValues(tool, outcome).Inc() }
+}
+
+// ensureAdmin creates the user "admin" when there are no users, with
+// the given password or, if empty, a generated one, which it returns (the
+// only time it is ever shown).
+func ensureAdmin(ctx context.Context, st storage.Store, log *slog.Logger, password string) (generated string, err error) {
+	n, err := st.CountUsers(ctx)
+	if err != nil || n > 0 {
+		return "", err
+	}
+	pw := password
+	if pw == "" {
 		pw = authz.GeneratePassword()
 	}
 	u, err := authz.NewUser("admin", pw, time.Now())
 	if err != nil {
-		return fmt.Errorf("TENANTLESS_ADMIN_PASSWORD: %w", err)
+		return "", fmt.Errorf("TENANTLESS_ADMIN_PASSWORD: %w", err)
 	}
 	if err := st.CreateUser(ctx, u); err != nil {
 		if errors.Is(err, storage.ErrConflict) {
-			return nil // another process created it first
+			return "", nil // another process created it first
 		}
-		return err
+		return "", err
 	}
-	if generated {
-		fmt.Fprintf(e.Stderr, "\n  Created user \"admin\" with password: %s\n  (shown once; change it with \"tenantless user passwd admin\")\n\n", pw)
-	} else {
+	if password != "" {
 		log.Info("created user admin with the password from TENANTLESS_ADMIN_PASSWORD")
+		return "", nil
 	}
-	return nil
+	return pw, nil
+}
+
+// banner is what a person sees when the server is ready: where things
+// are, and how to connect the usual clients.
+func banner(issuer, db, adminPassword string) string {
+	abs, err := filepath.Abs(db)
+	if err != nil {
+		abs = db
+	}
+	mcpURL := issuer + resource.Paths[0]
+	var b strings.Builder
+	fmt.Fprintf(&b, "\n  tenantless is ready\n\n")
+	fmt.Fprintf(&b, "    MCP server     %s\n", mcpURL)
+	fmt.Fprintf(&b, "    OAuth issuer   %s\n", issuer)
+	fmt.Fprintf(&b, "    Your apps      %s/account\n", issuer)
+	fmt.Fprintf(&b, "    Database       %s\n", abs)
+	if adminPassword != "" {
+		fmt.Fprintf(&b, "    Sign in as     admin / %s   (generated now and shown once;\n", adminPassword)
+		fmt.Fprintf(&b, "                   change it with: tenantless user passwd admin)\n")
+	}
+	fmt.Fprintf(&b, "\n  Connect a client (each one registers itself and opens the sign-in page):\n\n")
+	fmt.Fprintf(&b, "    VS Code        .vscode/mcp.json:\n")
+	fmt.Fprintf(&b, "                   { \"servers\": { \"weather\": { \"type\": \"http\", \"url\": \"%s\" } } }\n", mcpURL)
+	fmt.Fprintf(&b, "    MCP Inspector  npx @modelcontextprotocol/inspector\n")
+	fmt.Fprintf(&b, "                   then Streamable HTTP, URL %s, Connect\n", mcpURL)
+	fmt.Fprintf(&b, "    Claude Code    claude mcp add --transport http weather %s\n\n", mcpURL)
+	return b.String()
 }
 
 // collectGarbage runs collect now and then every interval until ctx ends.

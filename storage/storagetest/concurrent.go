@@ -177,6 +177,11 @@ func testConcurrentMixed(t *testing.T, s storage.Store) {
 		if len(got) != rounds {
 			t.Errorf("ListGrantTokens of worker %d: got %d tokens, want %d", w, len(got), rounds)
 		}
+		events, err := s.ListAudit(ctx, storage.AuditFilter{ClientID: workerClient(w)})
+		must(t, "ListAudit", err)
+		if len(events) != rounds {
+			t.Errorf("ListAudit of worker %d: got %d events, want %d", w, len(events), rounds)
+		}
 	}
 }
 
@@ -222,6 +227,9 @@ func mixedOp(ctx context.Context, s storage.Store, w, i int) error {
 	}
 	if _, err := s.GetConsent(ctx, "u1", "c1"); err != nil {
 		return fmt.Errorf("GetConsent: %w", err)
+	}
+	if err := s.AppendAudit(ctx, storage.AuditEvent{Time: at(i), Type: "token.issued", UserID: "u1", ClientID: workerClient(w)}); err != nil {
+		return fmt.Errorf("AppendAudit: %w", err)
 	}
 	if i%3 == 0 {
 		if err := rotateInTx(ctx, s, refresh, "r2-"+req); err != nil {

@@ -4,8 +4,9 @@
 // It covers every method of storage.Store: round trips of every field, the
 // ErrNotFound and ErrConflict contracts, list ordering, cascading deletes,
 // one-time codes, refresh rotation, the sweep of unused clients, garbage
-// collection, transactions carried in the context, and concurrent use
-// (one-time use and rotation races, and mixed load). Times are fixed
+// collection, the audit log (filters, order, limits, pruning, IDs),
+// transactions carried in the context, and concurrent use (one-time use and
+// rotation races, concurrent appends, and mixed load). Times are fixed
 // values, never the wall clock, and no test sleeps.
 //
 // It is imported only by _test.go files; it imports storage, the standard

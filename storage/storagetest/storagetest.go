@@ -27,7 +27,11 @@ import (
 // DeleteUnusedClients returns the removed IDs sorted; "before" its cutoffs
 // is strict, so zero cutoffs select nothing; and an access or refresh row
 // whose ExpiresAt equals now is still live there, as GarbageCollect keeps
-// it.
+// it. Audit event IDs are never reused, even after PruneAudit removed the
+// newest events; ListAudit returns at least 1001 events when Limit asks for
+// them, and fails on a negative Limit; PruneAudit keeps an event exactly at
+// before, prunes nothing for the zero before, and counts an event with the
+// zero Time as older than any other before.
 //
 // Tests that hold a transaction use a deadline, so a method that ignores the
 // transaction in its context and waits for the writer fails instead of
@@ -63,6 +67,14 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"InitialAccessTokens/RoundTrip", testInitialAccessTokenRoundTrip},
 		{"InitialAccessTokens/ListAndDelete", testInitialAccessTokenListAndDelete},
 		{"InitialAccessTokens/GarbageCollect", testInitialAccessTokenGarbageCollect},
+		{"Audit/RoundTrip", testAuditRoundTrip},
+		{"Audit/IDs", testAuditIDs},
+		{"Audit/Order", testAuditOrder},
+		{"Audit/Filters", testAuditFilters},
+		{"Audit/Limit", testAuditLimit},
+		{"Audit/Prune", testAuditPrune},
+		{"Audit/Tx", testAuditTx},
+		{"Audit/SurvivesDeletes", testAuditSurvivesDeletes},
 		{"EnsureSecret", testEnsureSecret},
 		{"GarbageCollect", testGarbageCollect},
 		{"Tx/Control", testTxControl},
@@ -73,6 +85,7 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"Concurrent/RotateRefreshToken", testConcurrentRotate},
 		{"Concurrent/RotateRefreshTokenInTx", testConcurrentRotateInTx},
 		{"Concurrent/EnsureSecret", testConcurrentEnsureSecret},
+		{"Concurrent/AppendAudit", testConcurrentAppendAudit},
 		{"Concurrent/MixedLoad", testConcurrentMixed},
 	}
 	for _, tc := range tests {

@@ -104,6 +104,7 @@ type snapshot struct {
 	GrantTokens []storage.Token              // ListGrantTokens(u1, "")
 	Keys        []storage.SigningKey
 	IATs        []storage.InitialAccessToken
+	Audit       []storage.AuditEvent
 }
 
 var (
@@ -156,6 +157,8 @@ func takeSnapshot(ctx context.Context, t *testing.T, s storage.Store) snapshot {
 	must(t, "ListSigningKeys", err)
 	sn.IATs, err = s.ListInitialAccessTokens(ctx)
 	must(t, "ListInitialAccessTokens", err)
+	sn.Audit, err = s.ListAudit(ctx, storage.AuditFilter{})
+	must(t, "ListAudit", err)
 	return sn
 }
 
@@ -210,6 +213,7 @@ func testTxEveryWrite(t *testing.T, s storage.Store, commit bool) {
 	} {
 		must(t, "CreateInitialAccessToken", s.CreateInitialAccessToken(ctx, x))
 	}
+	appendAudit(ctx, t, s, auditEvent("audit-old", -1000, "login", "u1", ""), auditEvent("audit-keep", 0, "login", "u3", ""))
 	before := takeSnapshot(ctx, t, s)
 
 	tx, err := s.BeginTx(ctx)
@@ -283,6 +287,8 @@ func testTxEveryWrite(t *testing.T, s storage.Store, commit bool) {
 		{"CreateInitialAccessToken", func() error { return s.CreateInitialAccessToken(tx, iatNew) }},
 		{"DeleteInitialAccessToken", func() error { return s.DeleteInitialAccessToken(tx, []byte("iat-delete")) }},
 		{"DeleteUser", func() error { return s.DeleteUser(tx, "u3") }},
+		{"AppendAudit", func() error { return s.AppendAudit(tx, auditEvent("audit-new", 100, "token.issued", "u2", "c2")) }},
+		{"PruneAudit", func() error { return counted(1)(s.PruneAudit(tx, at(-500))) }},
 		{"GarbageCollect", func() error {
 			r, err := s.GarbageCollect(tx, t0)
 			if want := (storage.GCResult{Tokens: 1, Sessions: 1, InitialAccessTokens: 1}); err == nil && r != want {
@@ -326,6 +332,11 @@ func testTxEveryWrite(t *testing.T, s storage.Store, commit bool) {
 		t.Errorf("token of the swept client inside the transaction: got present, want removed")
 	}
 	diff(t, "initial access tokens inside the transaction", inside.IATs, []storage.InitialAccessToken{iatNew, iatKeep})
+	var audit []string
+	for _, e := range inside.Audit {
+		audit = append(audit, e.Detail)
+	}
+	diff(t, "audit events inside the transaction", audit, []string{"audit-new", "audit-keep"})
 
 	if commit {
 		must(t, "Commit", s.Commit(tx))
