@@ -101,7 +101,29 @@ func auditLimit(limit int) (int, error) {
 // nothing. An event appended with the zero Time is stored as 0 (1970), so
 // any before after 1970 prunes it.
 func (s *Store) PruneAudit(ctx context.Context, before time.Time) (int64, error) {
-	res, err := s.writer(ctx).ExecContext(ctx, `DELETE FROM audit_log WHERE time < ?`, before.Unix())
+	if txFrom(ctx) != nil {
+		return s.pruneAuditBatch(ctx, s.writer(ctx), before, -1)
+	}
+	// Without a caller's transaction, delete in small batches, each its own
+	// transaction, so a large backlog never holds the single writer
+	// connection (and with it token issuance) for long.
+	var total int64
+	for {
+		n, err := s.pruneAuditBatch(ctx, s.w, before, pruneBatch)
+		total += n
+		if err != nil || n < pruneBatch {
+			return total, err
+		}
+	}
+}
+
+// pruneBatch is how many audit events one pruning transaction deletes.
+const pruneBatch = 2000
+
+// pruneAuditBatch deletes up to limit events older than before (all of
+// them when limit is negative).
+func (s *Store) pruneAuditBatch(ctx context.Context, q querier, before time.Time, limit int64) (int64, error) {
+	res, err := q.ExecContext(ctx, `DELETE FROM audit_log WHERE id IN (SELECT id FROM audit_log WHERE time < ? ORDER BY time LIMIT ?)`, before.Unix(), limit)
 	if err != nil {
 		return 0, wrap("prune audit events", err)
 	}

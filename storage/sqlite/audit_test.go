@@ -118,3 +118,40 @@ func BenchmarkAppendAudit(b *testing.B) {
 		}
 	}
 }
+
+// TestPruneAuditBatches prunes more events than one batch holds: all go,
+// in several short transactions.
+func TestPruneAuditBatches(t *testing.T) {
+	ctx := t.Context()
+	st, err := Open(ctx, Config{Path: filepath.Join(t.TempDir(), "audit.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	old := time.Unix(1_700_000_000, 0).UTC()
+	tx, err := st.BeginTx(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 2*pruneBatch + 123
+	for i := range n + 10 {
+		at := old
+		if i >= n {
+			at = old.Add(time.Hour) // kept
+		}
+		if err := st.AppendAudit(tx, storage.AuditEvent{Time: at, Type: "login", Outcome: "success"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := st.Commit(tx); err != nil {
+		t.Fatal(err)
+	}
+	got, err := st.PruneAudit(ctx, old.Add(time.Minute))
+	if err != nil || got != n {
+		t.Fatalf("PruneAudit = %d, %v; want %d", got, err, n)
+	}
+	left, err := st.ListAudit(ctx, storage.AuditFilter{})
+	if err != nil || len(left) != 10 {
+		t.Errorf("left %d events (%v), want 10", len(left), err)
+	}
+}
