@@ -103,6 +103,9 @@ type Server struct {
 	// verified caches access token verifications (verify.go).
 	verified tokenCache
 	limits   *limits
+	// touched is when each client was last recorded as used (touchClient).
+	touchMu sync.Mutex
+	touched map[string]time.Time
 }
 
 const hmacSecretName = "fosite-global-hmac"

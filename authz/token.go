@@ -1,6 +1,7 @@
 package authz
 
 import (
+	"context"
 	"errors"
 	"mime"
 	"net/http"
@@ -73,9 +74,6 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	clientID := ar.GetClient().GetID()
-	if err := s.store.TouchClient(ctx, clientID, s.now().UTC().Truncate(time.Second)); err != nil {
-		s.logger(r).Warn("record client use", "client_id", clientID, "err", err)
-	}
 	s.logger(r).Info("token issued", "client_id", clientID, "grant_type", strings.Join(ar.GetGrantTypes(), " "),
 		"user_id", ar.GetSession().GetSubject())
 	typ := AuditTokenIssued
@@ -84,6 +82,30 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 	}
 	s.audit(r, typ, ar.GetSession().GetSubject(), clientID, "success", strings.Join(ar.GetGrantedScopes(), " "))
 	s.provider.WriteAccessResponse(ctx, w, ar, resp)
+	// After the answer is written, so a client never waits on (or loses
+	// its committed rotation to) this extra write; at most once a minute
+	// per client.
+	s.touchClient(r, clientID)
+}
+
+// touchClient records that a client obtained a token, at most once a
+// minute per client.
+func (s *Server) touchClient(r *http.Request, clientID string) {
+	now := s.now()
+	s.touchMu.Lock()
+	last, ok := s.touched[clientID]
+	if ok && now.Sub(last) < time.Minute {
+		s.touchMu.Unlock()
+		return
+	}
+	if s.touched == nil || len(s.touched) > 100000 {
+		s.touched = map[string]time.Time{}
+	}
+	s.touched[clientID] = now
+	s.touchMu.Unlock()
+	if err := s.store.TouchClient(context.WithoutCancel(r.Context()), clientID, now.UTC().Truncate(time.Second)); err != nil {
+		s.logger(r).Warn("record client use", "client_id", clientID, "err", err)
+	}
 }
 
 // tokenError writes a token endpoint error. A code redeemed by a
@@ -134,7 +156,20 @@ func (s *Server) revoke(w http.ResponseWriter, r *http.Request) {
 		s.provider.WriteRevocationResponse(ctx, w, rfc)
 		return
 	}
-	err := s.provider.NewRevocationRequest(ctx, r)
+	// fosite revokes the refresh and the access tokens in two writes; one
+	// transaction makes the revocation all or nothing.
+	tx, err := s.store.BeginTx(ctx)
+	if err != nil {
+		s.jsonServerError(w, r, "begin revocation", err)
+		return
+	}
+	err = s.provider.NewRevocationRequest(tx, r)
+	if err != nil {
+		_ = s.store.Rollback(tx)
+	} else if cerr := s.store.Commit(tx); cerr != nil {
+		s.jsonServerError(w, r, "commit revocation", cerr)
+		return
+	}
 	if err != nil {
 		s.logger(r).Info("revocation refused", "error", fosite.ErrorToRFC6749Error(err).ErrorField)
 	} else {
