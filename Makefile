@@ -25,8 +25,9 @@ test: ## run every test (unit, storage conformance, end-to-end) with the race de
 	$(GO) test -race -count=1 ./...
 
 .PHONY: e2e
-e2e: ## run only the end-to-end tests (real server on 127.0.0.1:0, real clients)
-	$(GO) test -race -count=1 -run 'EndToEnd|Restart' ./cmd/...
+e2e: build ## end-to-end tests: Go clients, then the TypeScript SDK and MCP Inspector in headless Chromium (needs node, npm, /usr/bin/chromium)
+	$(GO) test -race -count=1 -run 'EndToEnd|Restart|GoSDK|MetadataDocument|ResourceChallenges|AccountPage|CrashSafety' ./cmd/...
+	cd e2e && npm ci --no-audit --no-fund && TENANTLESS_BIN=$(abspath $(BIN)) npm test
 
 .PHONY: bench
 bench: ## run the benchmarks

@@ -71,13 +71,16 @@ func newHarness(t *testing.T, opts ...harnessOption) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
+	start := time.Now()
 	cfg := authz.Config{
 		Store:     st,
 		Templates: tmpl,
 		Issuer:    h.base,
 		Resources: []string{h.resource, h.base + "/mcp/stream"},
 		Scopes:    []authz.Scope{{Name: "weather:read", Description: "Read forecasts"}, {Name: "weather:alerts", Description: "Read alerts"}},
-		Now:       func() time.Time { return time.Now().Add(time.Duration(h.offset.Load())) },
+		// A frozen clock that only h.advance moves, so rate limits and
+		// expiry never depend on how fast a loaded machine runs a test.
+		Now: func() time.Time { return start.Add(time.Duration(h.offset.Load())) },
 	}
 	for _, o := range opts {
 		o(&cfg)

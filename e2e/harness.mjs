@@ -1,0 +1,363 @@
+// Shared pieces of the real-client scenarios: a free loopback port, the
+// tenantless server as a child process, headless Chromium through
+// playwright-core, a log of the HTTP exchanges a client made, and named steps
+// that report what failed (with the server's stderr tail, the last HTTP
+// exchanges and a screenshot of every open page).
+//
+// Nothing here reaches beyond 127.0.0.1.
+
+import { spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+const here = dirname(fileURLToPath(import.meta.url));
+
+/** Folder for screenshots and logs of failed steps (git-ignored). */
+export const resultsDir = join(here, 'test-results');
+
+/** The tenantless binary: $TENANTLESS_BIN, else bin/tenantless at the repository root. */
+export const serverBinary = resolve(process.env.TENANTLESS_BIN || join(here, '..', 'bin', 'tenantless'));
+
+/** Debian's Chromium; never a downloaded browser. */
+export const chromiumPath = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
+
+/** The admin user's password for every server these tests start. */
+export const adminPassword = 'e2e-admin-password-0123456789';
+
+// Flags for Chromium on a machine with no network but loopback: without the
+// background-networking ones it keeps trying (and failing) to reach Google.
+const chromiumArgs = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
+
+/** Returns a TCP port that was free on 127.0.0.1 a moment ago. */
+export async function freePort() {
+  return new Promise((ok, fail) => {
+    const srv = createServer();
+    srv.unref();
+    srv.on('error', fail);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => ok(port));
+    });
+  });
+}
+
+/** Polls cond every interval ms until it returns a truthy value or timeout ms pass. */
+export async function waitFor(what, cond, { timeout = 15_000, interval = 100 } = {}) {
+  const deadline = Date.now() + timeout;
+  let last;
+  for (;;) {
+    try {
+      const v = await cond();
+      if (v) return v;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline) {
+      throw new Error(`timed out after ${timeout} ms waiting for ${what}${last ? `: ${last.message}` : ''}`);
+    }
+    await new Promise((r) => setTimeout(r, interval));
+  }
+}
+
+/** A ring buffer of lines, for process output. */
+class Tail {
+  constructor(max = 200) {
+    this.max = max;
+    this.lines = [];
+    this.partial = '';
+  }
+  push(chunk) {
+    const parts = (this.partial + chunk).split('\n');
+    this.partial = parts.pop();
+    this.lines.push(...parts);
+    if (this.lines.length > this.max) this.lines.splice(0, this.lines.length - this.max);
+  }
+  text(n = 40) {
+    return [...this.lines, this.partial].filter(Boolean).slice(-n).join('\n');
+  }
+}
+
+/**
+ * Starts `tenantless serve` on a free port with a fresh database and waits
+ * until its authorization server metadata answers 200.
+ */
+export async function startServer({ args = [], name = 'tenantless' } = {}) {
+  const port = await freePort();
+  const dir = mkdtempSync(join(tmpdir(), 'tenantless-e2e-'));
+  const issuer = `http://localhost:${port}`;
+  const output = new Tail();
+  const child = spawn(
+    serverBinary,
+    ['serve', '--addr', `127.0.0.1:${port}`, '--db', join(dir, 't.db'), '--weather', 'offline', ...args],
+    {
+      env: { ...process.env, TENANTLESS_ADMIN_PASSWORD: adminPassword },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
+  let exited = null;
+  const exit = new Promise((ok) =>
+    child.on('exit', (code, signal) => {
+      exited = { code, signal };
+      ok(exited);
+    }),
+  );
+  child.on('error', (err) => output.push(`spawn ${serverBinary}: ${err.message}\n`));
+  child.stdout.setEncoding('utf8').on('data', (d) => output.push(d));
+  child.stderr.setEncoding('utf8').on('data', (d) => output.push(d));
+
+  const server = {
+    name,
+    port,
+    issuer,
+    mcpURL: `${issuer}/mcp`,
+    output,
+    async stop() {
+      if (!exited) {
+        child.kill('SIGTERM');
+        const killer = setTimeout(() => child.kill('SIGKILL'), 5_000);
+        await exit;
+        clearTimeout(killer);
+      }
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+  try {
+    await waitFor(
+      `${issuer}/.well-known/oauth-authorization-server to answer 200`,
+      async () => {
+        if (exited) throw new Error(`server exited (${JSON.stringify(exited)})`);
+        const res = await fetch(`${issuer}/.well-known/oauth-authorization-server`);
+        await res.body?.cancel();
+        return res.status === 200;
+      },
+      { timeout: 30_000, interval: 50 },
+    );
+  } catch (err) {
+    await server.stop();
+    err.message += `\n--- ${name} output (tail) ---\n${output.text()}`;
+    throw err;
+  }
+  return server;
+}
+
+function isLoopback(url) {
+  const u = new URL(url);
+  if (!['http:', 'https:', 'ws:', 'wss:'].includes(u.protocol)) return true; // about:, data:, blob:
+  return ['localhost', '127.0.0.1', '[::1]'].includes(u.hostname);
+}
+
+// The visible text of an HTML page (an error page's message), roughly.
+function pageText(html) {
+  return html
+    .replace(/<(head|script|style)[\s\S]*?<\/\1>/gi, ' ')
+    .replace(/<[^>]+>/g, ' ')
+    .replace(/\s+/g, ' ')
+    .trim();
+}
+
+/**
+ * Records, into log, every response the browser got from origin (the
+ * sign-in and consent pages, their redirects), like recordingFetch does for
+ * a client's own requests.
+ */
+export function recordBrowserTraffic(context, origin, log) {
+  context.on('response', async (res) => {
+    if (new URL(res.url()).origin !== origin) return;
+    const req = res.request();
+    const entry = { method: req.method(), url: res.url(), status: res.status(), via: 'browser' };
+    const location = res.headers()['location'];
+    if (location) entry.location = location;
+    log.push(entry);
+    if (res.status() >= 400) entry.body = pageText(await res.text().catch(() => '')).slice(0, 500);
+  });
+}
+
+/** Launches headless Debian Chromium with a fresh, empty profile. */
+export async function launchChromium() {
+  const profile = mkdtempSync(join(tmpdir(), 'tenantless-e2e-chromium-'));
+  const context = await chromium.launchPersistentContext(profile, {
+    executablePath: chromiumPath,
+    headless: true,
+    args: chromiumArgs,
+    viewport: { width: 1280, height: 900 },
+  });
+  // The pages under test are all on loopback; anything else (the Inspector
+  // UI asks for web fonts) is refused here, never sent.
+  context.blocked = [];
+  await context.route(
+    (url) => !isLoopback(url),
+    (route) => {
+      context.blocked.push(route.request().url());
+      return route.abort('blockedbyclient');
+    },
+  );
+  // Generous: CI machines have two cores and may be busy.
+  context.setDefaultTimeout(30_000);
+  context.setDefaultNavigationTimeout(30_000);
+  const close = context.close.bind(context);
+  context.close = async () => {
+    await close().catch(() => {});
+    rmSync(profile, { recursive: true, force: true });
+  };
+  return context;
+}
+
+/**
+ * Wraps fetch so every exchange is remembered: method, URL, status, the
+ * WWW-Authenticate header, and the body of any response that is not 2xx.
+ * Bodies of successful token responses are never recorded.
+ */
+export function recordingFetch(log, inner = fetch) {
+  return async (input, init) => {
+    const url = input instanceof Request ? input.url : String(input);
+    const method = (init?.method ?? (input instanceof Request ? input.method : 'GET')).toUpperCase();
+    const entry = { method, url, status: 0 };
+    if (method === 'POST' && new URL(url).pathname === '/token') {
+      // Only the grant type: codes, verifiers and tokens stay out of logs.
+      const body = init?.body instanceof URLSearchParams ? init.body : new URLSearchParams(String(init?.body ?? ''));
+      entry.grant_type = body.get('grant_type');
+    }
+    log.push(entry);
+    try {
+      const res = await inner(input, init);
+      entry.status = res.status;
+      const challenge = res.headers.get('www-authenticate');
+      if (challenge) entry.www_authenticate = challenge;
+      if (res.status >= 300) {
+        entry.body = (await res.clone().text().catch(() => '')).slice(0, 500);
+      }
+      return res;
+    } catch (err) {
+      entry.error = err.message;
+      throw err;
+    }
+  };
+}
+
+// Authorization codes in URLs are one-time secrets: keep them out of logs.
+const redact = (url) => url.replace(/([?&#]code=)[^&#]+/g, '$1…');
+
+function formatExchange(e) {
+  let s = `${e.via ? `[${e.via}] ` : ''}${e.method} ${redact(e.url)} → ${e.error ? `error: ${e.error}` : e.status}`;
+  if (e.location) s += ` Location: ${redact(e.location)}`;
+  if (e.grant_type) s += ` (grant_type=${e.grant_type})`;
+  if (e.www_authenticate) s += `\n    WWW-Authenticate: ${e.www_authenticate}`;
+  if (e.body) s += `\n    body: ${e.body.replace(/\s+/g, ' ')}`;
+  return s;
+}
+
+/**
+ * A scenario is a list of named steps. Each step is printed as it starts and
+ * ends; a failing step prints and attaches the evidence needed to tell a
+ * client bug from a server bug.
+ */
+export class Scenario {
+  constructor(name, { log = console.log } = {}) {
+    this.name = name;
+    this.print = log;
+    this.server = null;
+    this.browser = null;
+    this.http = [];
+    this.extra = [];
+    this.n = 0;
+  }
+
+  async step(title, fn) {
+    this.n++;
+    const label = `[${this.name}] ${this.n}. ${title}`;
+    const start = Date.now();
+    this.print(`→ ${label}`);
+    try {
+      const v = await fn();
+      this.print(`✓ ${label} (${Date.now() - start} ms)`);
+      return v;
+    } catch (err) {
+      const report = await this.failureReport(title);
+      this.print(`✗ ${label} (${Date.now() - start} ms): ${err?.message ?? err}`);
+      const wrapped = new Error(`${label}: ${err?.message ?? err}\n${report}`, { cause: err });
+      throw wrapped;
+    }
+  }
+
+  /** Adds a named source of text shown when a step fails (a second process's output). */
+  attach(name, text) {
+    this.extra.push({ name, text });
+  }
+
+  async failureReport(title) {
+    const out = [];
+    if (this.http.length) {
+      out.push(`--- last HTTP exchanges of the client ---\n${this.http.slice(-12).map(formatExchange).join('\n')}`);
+    }
+    if (this.server) {
+      out.push(`--- ${this.server.name} stderr (tail) ---\n${this.server.output.text(40)}`);
+    }
+    for (const { name, text } of this.extra) {
+      out.push(`--- ${name} (tail) ---\n${text()}`);
+    }
+    if (this.browser) {
+      mkdirSync(resultsDir, { recursive: true });
+      const slug = `${this.name}-${this.n}-${title}`.toLowerCase().replace(/[^a-z0-9]+/g, '-').slice(0, 80);
+      const pages = this.browser.pages().filter((p) => p.url() !== 'about:blank');
+      for (const [i, page] of pages.entries()) {
+        const file = join(resultsDir, `${slug}${pages.length > 1 ? `-page${i}` : ''}.png`);
+        try {
+          await page.screenshot({ path: file, fullPage: true, timeout: 5_000 });
+          out.push(`--- screenshot of ${page.url()} ---\n${file}`);
+        } catch (err) {
+          out.push(`--- screenshot of ${page.url()} failed: ${err.message}`);
+        }
+      }
+    }
+    return out.join('\n');
+  }
+
+  /** Stops everything the scenario started; safe to call twice. */
+  async cleanup() {
+    await this.browser?.close();
+    this.browser = null;
+    await this.server?.stop();
+  }
+}
+
+/**
+ * Drives the tenantless sign-in and consent pages in page, starting on the
+ * sign-in page or the consent page. grant lists the scopes to leave ticked
+ * (undefined: leave the page's defaults). Returns once "Allow" was clicked.
+ */
+export async function signInAndAllow(page, { username = 'admin', password = adminPassword, grant } = {}) {
+  const signIn = page.locator('#sign-in');
+  const allow = page.locator('#allow');
+  await signIn.or(allow).first().waitFor();
+  if (await signIn.isVisible()) {
+    await page.locator('input[name="username"]').fill(username);
+    await page.locator('input[name="password"]').fill(password);
+    await signIn.click();
+  }
+  await allow.waitFor();
+  if (grant) {
+    for (const box of await page.locator('input[name="granted_scope"]').all()) {
+      await box.setChecked(grant.includes(await box.getAttribute('value')));
+    }
+  }
+  await allow.click();
+}
+
+/** Decodes a JWT's payload without checking it (the server checks it). */
+export function jwtClaims(token) {
+  const [, payload] = token.split('.');
+  return JSON.parse(Buffer.from(payload, 'base64url').toString('utf8'));
+}
