@@ -26,7 +26,7 @@ test: ## run every test (unit, storage conformance, end-to-end) with the race de
 
 .PHONY: e2e
 e2e: build ## end-to-end tests: Go clients, then the TypeScript SDK and MCP Inspector in headless Chromium (needs node, npm, /usr/bin/chromium)
-	$(GO) test -race -count=1 -run 'EndToEnd|Restart|GoSDK|MetadataDocument|ResourceChallenges|AccountPage|CrashSafety' ./cmd/...
+	$(GO) test -race -count=1 -run 'EndToEnd|Restart|GoSDK|MetadataDocument|ResourceChallenges|AccountPage|CrashSafety|VSCodeFlow|ClaudeCodeFlow' ./cmd/...
 	cd e2e && npm ci --no-audit --no-fund && TENANTLESS_BIN=$(abspath $(BIN)) npm test
 
 .PHONY: bench
