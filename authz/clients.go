@@ -9,13 +9,12 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/ory/fosite"
 
+	"github.com/tenantless/tenantless/authz/redirecturi"
 	"github.com/tenantless/tenantless/storage"
 )
 
@@ -114,74 +113,11 @@ func NewStaticClient(ctx context.Context, h *SecretHasher, c StaticClient, now t
 	return rec, secret, nil
 }
 
-// ValidateRedirectURI checks a redirect URI a client wants to register:
-// absolute, no fragment, no userinfo; https anywhere, http only on a
-// loopback host; private-use schemes ("com.example.app:/cb") for native
-// apps; never javascript:, data:, file: or similar.
-func ValidateRedirectURI(raw string) error {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return errors.New("not a valid URI")
-	}
-	if !u.IsAbs() {
-		return errors.New("must be an absolute URI")
-	}
-	if u.Fragment != "" || strings.Contains(raw, "#") {
-		return errors.New("must not contain a fragment")
-	}
-	if u.User != nil {
-		return errors.New("must not contain user information")
-	}
-	switch scheme := strings.ToLower(u.Scheme); scheme {
-	case "https":
-		if u.Host == "" {
-			return errors.New("https redirect URI needs a host")
-		}
-	case "http":
-		if !isLoopbackHost(u.Hostname()) {
-			return errors.New("http is allowed only for loopback hosts (localhost, 127.0.0.1, [::1]); use https")
-		}
-	case "javascript", "data", "file", "vbscript", "about", "blob", "filesystem", "ftp", "ws", "wss":
-		return fmt.Errorf("scheme %q is not allowed", scheme)
-	default:
-		// RFC 8252 §7.1 private-use scheme: reverse domain name with a dot.
-		if !strings.Contains(scheme, ".") {
-			return fmt.Errorf("scheme %q is not allowed: use https, http on loopback, or a reverse-domain private-use scheme", scheme)
-		}
-	}
-	return nil
-}
+// ValidateRedirectURI checks a redirect URI a client wants to register
+// (see redirecturi.Validate).
+func ValidateRedirectURI(raw string) error { return redirecturi.Validate(raw) }
 
-// isLoopbackHost reports whether host (without brackets or port) names
-// this machine's loopback interface.
-func isLoopbackHost(host string) bool {
-	switch strings.ToLower(host) {
-	case "localhost", "127.0.0.1", "::1":
-		return true
-	}
-	return false
-}
-
-// loopbackRedirectMatch reports whether requested equals registered except
-// for the port, as RFC 8252 §7.3 allows for http loopback redirect URIs.
-// fosite does this itself for IP literals only; this extends it to
-// "localhost" (Claude Code registers http://localhost/callback and comes
-// back on a random port). Scheme, host, path and query must still match.
-func loopbackRedirectMatch(registered, requested string) bool {
-	ru, err := url.Parse(registered)
-	if err != nil {
-		return false
-	}
-	qu, err := url.Parse(requested)
-	if err != nil {
-		return false
-	}
-	return ru.Scheme == "http" && qu.Scheme == "http" &&
-		isLoopbackHost(ru.Hostname()) && ru.Hostname() == qu.Hostname() &&
-		ru.User == nil && qu.User == nil &&
-		ru.EscapedPath() == qu.EscapedPath() && ru.RawQuery == qu.RawQuery &&
-		qu.Fragment == "" && !strings.Contains(requested, "#")
-}
+func isLoopbackHost(host string) bool { return redirecturi.IsLoopbackHost(host) }
 
 // fositeClient turns a stored client into what fosite needs. Every client
 // may request the server's full scope set and audience (the resources).
@@ -189,7 +125,7 @@ func (s *Server) fositeClient(ctx context.Context, c storage.Client) fosite.Clie
 	redirects := slices.Clone(c.RedirectURIs)
 	if want := requestedRedirectURI(ctx); want != "" && !slices.Contains(redirects, want) {
 		for _, reg := range c.RedirectURIs {
-			if loopbackRedirectMatch(reg, want) {
+			if redirecturi.LoopbackMatch(reg, want) {
 				redirects = append(redirects, want)
 				break
 			}

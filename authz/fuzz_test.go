@@ -5,6 +5,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/tenantless/tenantless/authz/redirecturi"
 )
 
 // FuzzRedirectURI checks that redirect URI validation and loopback
@@ -24,7 +26,7 @@ func FuzzRedirectURI(f *testing.F) {
 	f.Fuzz(func(t *testing.T, registered, requested string) {
 		_ = ValidateRedirectURI(registered)
 		_ = ValidateRedirectURI(requested)
-		if !loopbackRedirectMatch(registered, requested) {
+		if !redirecturi.LoopbackMatch(registered, requested) {
 			return
 		}
 		ru, err1 := url.Parse(registered)

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/tenantless/tenantless/authz/redirecturi"
 )
 
 // Grant and response types tenantless supports for metadata-document clients.
@@ -165,7 +167,7 @@ func parse(clientID string, body []byte, fetched bool) (Document, error) {
 		return invalid("redirect_uris is missing or empty; list at least one redirect URI")
 	}
 	for i, u := range uris {
-		if err := validateRedirectURI(u); err != nil {
+		if err := redirecturi.Validate(u); err != nil {
 			return invalid("redirect_uris[%d] %q: %v", i, u, err)
 		}
 	}
@@ -335,44 +337,4 @@ func keepOnly(list []string, allowed ...string) []string {
 func isHTTPSURL(s string) bool {
 	u, err := url.Parse(s)
 	return err == nil && strings.HasPrefix(s, "https://") && u.Host != "" && u.User == nil
-}
-
-// validateRedirectURI checks one redirect URI of a document: absolute, no
-// fragment, no user information; https anywhere, http only on a loopback
-// host (RFC 8252 §7.3); a private-use scheme with a dot for native apps
-// (RFC 8252 §7.1); never javascript:, data:, file: and the like. It agrees
-// with authz.ValidateRedirectURI, which this package cannot import.
-func validateRedirectURI(raw string) error {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return errors.New("not a valid URI")
-	}
-	if !u.IsAbs() {
-		return errors.New("must be an absolute URI")
-	}
-	if u.Fragment != "" || strings.Contains(raw, "#") {
-		return errors.New("must not contain a fragment")
-	}
-	if u.User != nil {
-		return errors.New("must not contain user information")
-	}
-	switch scheme := strings.ToLower(u.Scheme); scheme {
-	case "https":
-		if u.Host == "" {
-			return errors.New("an https redirect URI needs a host")
-		}
-	case "http":
-		switch strings.ToLower(u.Hostname()) {
-		case "localhost", "127.0.0.1", "::1":
-		default:
-			return errors.New("http is allowed only for loopback hosts (localhost, 127.0.0.1, [::1]); use https")
-		}
-	case "javascript", "data", "file", "vbscript", "about", "blob", "filesystem", "ftp", "ws", "wss":
-		return fmt.Errorf("scheme %q is not allowed", scheme)
-	default:
-		if !strings.Contains(scheme, ".") {
-			return fmt.Errorf("scheme %q is not allowed: use https, http on loopback, or a reverse-domain private-use scheme", scheme)
-		}
-	}
-	return nil
 }

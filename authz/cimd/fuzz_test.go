@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/tenantless/tenantless/authz/redirecturi"
 )
 
 func FuzzParse(f *testing.F) {
@@ -36,7 +38,7 @@ func FuzzParse(f *testing.F) {
 			t.Errorf("accepted a document without redirect URIs")
 		}
 		for _, u := range d.RedirectURIs {
-			if err := validateRedirectURI(u); err != nil {
+			if err := redirecturi.Validate(u); err != nil {
 				t.Errorf("accepted redirect URI %q: %v", u, err)
 			}
 		}
