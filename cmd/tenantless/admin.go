@@ -55,27 +55,9 @@ func userCmd(ctx context.Context, args []string, e env) error {
 	fs := flagSet(e, "user", userUsage)
 	db := dbFlag(fs)
 	asJSON := fs.Bool("json", false, "print JSON instead of a table")
-	if len(args) == 0 {
-		fs.Usage()
-		return fmt.Errorf("%w: user needs a subcommand", errUsage)
-	}
-	sub := args[0]
-	if sub == "-h" || sub == "--help" || sub == "help" {
-		fs.SetOutput(e.Stdout)
-		fs.Usage()
-		return nil
-	}
-	pos, err := parse(fs, args[1:], e)
+	sub, pos, err := subcommand(fs, e, args, map[string]int{"add": 1, "passwd": 1, "delete": 1, "list": 0})
 	if err != nil {
 		return err
-	}
-	want := map[string]int{"add": 1, "passwd": 1, "delete": 1, "list": 0}
-	n, ok := want[sub]
-	if !ok {
-		return fmt.Errorf("%w: unknown user subcommand %q", errUsage, sub)
-	}
-	if len(pos) != n {
-		return fmt.Errorf("%w: user %s takes %d argument(s), got %d", errUsage, sub, n, len(pos))
 	}
 	st, err := openStore(ctx, *db)
 	if err != nil {
@@ -244,27 +226,9 @@ func clientCmd(ctx context.Context, args []string, e env) error {
 	fromFile := fs.String("from-file", "", "local copy of the metadata document at --metadata-url, for machines that cannot fetch it (add)")
 	var redirects stringList
 	fs.Var(&redirects, "redirect-uri", "redirect URI, repeatable (add); http only on localhost/127.0.0.1/[::1], any port accepted at sign-in")
-	if len(args) == 0 {
-		fs.Usage()
-		return fmt.Errorf("%w: client needs a subcommand", errUsage)
-	}
-	sub := args[0]
-	if sub == "-h" || sub == "--help" || sub == "help" {
-		fs.SetOutput(e.Stdout)
-		fs.Usage()
-		return nil
-	}
-	pos, err := parse(fs, args[1:], e)
+	sub, pos, err := subcommand(fs, e, args, map[string]int{"add": 0, "list": 0, "show": 1, "delete": 1})
 	if err != nil {
 		return err
-	}
-	want := map[string]int{"add": 0, "list": 0, "show": 1, "delete": 1}
-	n, ok := want[sub]
-	if !ok {
-		return fmt.Errorf("%w: unknown client subcommand %q", errUsage, sub)
-	}
-	if len(pos) != n {
-		return fmt.Errorf("%w: client %s takes %d argument(s), got %d", errUsage, sub, n, len(pos))
 	}
 	if sub == "add" && (*metadataURL == "") != (*fromFile == "") {
 		return fmt.Errorf("%w: --metadata-url and --from-file go together", errUsage)

@@ -36,27 +36,9 @@ func grantCmd(ctx context.Context, args []string, e env) error {
 	asJSON := fs.Bool("json", false, "print JSON instead of a table")
 	user := fs.String("user", "", "only this user's grants (list)")
 	client := fs.String("client", "", "only this client's grants (list)")
-	if len(args) == 0 {
-		fs.Usage()
-		return fmt.Errorf("%w: grant needs a subcommand", errUsage)
-	}
-	sub := args[0]
-	if sub == "-h" || sub == "--help" || sub == "help" {
-		fs.SetOutput(e.Stdout)
-		fs.Usage()
-		return nil
-	}
-	pos, err := parse(fs, args[1:], e)
+	sub, pos, err := subcommand(fs, e, args, map[string]int{"list": 0, "revoke": 1})
 	if err != nil {
 		return err
-	}
-	want := map[string]int{"list": 0, "revoke": 1}
-	n, ok := want[sub]
-	if !ok {
-		return fmt.Errorf("%w: unknown grant subcommand %q", errUsage, sub)
-	}
-	if len(pos) != n {
-		return fmt.Errorf("%w: grant %s takes %d argument(s), got %d", errUsage, sub, n, len(pos))
 	}
 	st, err := openStore(ctx, *db)
 	if err != nil {

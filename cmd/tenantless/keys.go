@@ -20,25 +20,9 @@ func keysCmd(ctx context.Context, args []string, e env) error {
 	fs := flagSet(e, "keys", keysUsage)
 	db := dbFlag(fs)
 	asJSON := fs.Bool("json", false, "print JSON instead of a table")
-	if len(args) == 0 {
-		fs.Usage()
-		return fmt.Errorf("%w: keys needs a subcommand", errUsage)
-	}
-	sub := args[0]
-	if sub == "-h" || sub == "--help" || sub == "help" {
-		fs.SetOutput(e.Stdout)
-		fs.Usage()
-		return nil
-	}
-	pos, err := parse(fs, args[1:], e)
+	sub, _, err := subcommand(fs, e, args, map[string]int{"list": 0, "rotate": 0})
 	if err != nil {
 		return err
-	}
-	if sub != "list" && sub != "rotate" {
-		return fmt.Errorf("%w: unknown keys subcommand %q", errUsage, sub)
-	}
-	if len(pos) != 0 {
-		return fmt.Errorf("%w: keys %s takes no arguments", errUsage, sub)
 	}
 	st, err := openStore(ctx, *db)
 	if err != nil {

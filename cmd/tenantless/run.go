@@ -151,6 +151,36 @@ func parse(fs *flag.FlagSet, args []string, e env) ([]string, error) {
 	return pos, err
 }
 
+// subcommand parses "SUB [ARGS] [FLAGS]" of an admin command whose flags
+// are already defined on fs: it prints usage for help (returning
+// flag.ErrHelp, which exits 0), checks SUB against arity (the number of
+// positional arguments each subcommand takes) and returns SUB and its
+// positional arguments.
+func subcommand(fs *flag.FlagSet, e env, args []string, arity map[string]int) (string, []string, error) {
+	if len(args) == 0 {
+		fs.Usage()
+		return "", nil, fmt.Errorf("%w: %s needs a subcommand", errUsage, fs.Name())
+	}
+	sub := args[0]
+	if sub == "-h" || sub == "--help" || sub == "help" {
+		fs.SetOutput(e.Stdout)
+		fs.Usage()
+		return "", nil, flag.ErrHelp
+	}
+	pos, err := parse(fs, args[1:], e)
+	if err != nil {
+		return "", nil, err
+	}
+	n, ok := arity[sub]
+	if !ok {
+		return "", nil, fmt.Errorf("%w: unknown %s subcommand %q", errUsage, fs.Name(), sub)
+	}
+	if len(pos) != n {
+		return "", nil, fmt.Errorf("%w: %s %s takes %d argument(s), got %d", errUsage, fs.Name(), sub, n, len(pos))
+	}
+	return sub, pos, nil
+}
+
 // dbFlag adds the --db flag every command takes.
 func dbFlag(fs *flag.FlagSet) *string {
 	return fs.String("db", "./tenantless.db", "SQLite database file, created with mode 0600 if missing (env TENANTLESS_DB)")

@@ -29,27 +29,9 @@ func initialTokenCmd(ctx context.Context, args []string, e env) error {
 	asJSON := fs.Bool("json", false, "print JSON instead of text")
 	ttl := fs.Duration("ttl", 24*time.Hour, "lifetime; 0 means it never expires (add)")
 	note := fs.String("note", "", "what the token is for (add)")
-	if len(args) == 0 {
-		fs.Usage()
-		return fmt.Errorf("%w: initial-token needs a subcommand", errUsage)
-	}
-	sub := args[0]
-	if sub == "-h" || sub == "--help" || sub == "help" {
-		fs.SetOutput(e.Stdout)
-		fs.Usage()
-		return nil
-	}
-	pos, err := parse(fs, args[1:], e)
+	sub, pos, err := subcommand(fs, e, args, map[string]int{"add": 0, "list": 0, "delete": 1})
 	if err != nil {
 		return err
-	}
-	want := map[string]int{"add": 0, "list": 0, "delete": 1}
-	n, ok := want[sub]
-	if !ok {
-		return fmt.Errorf("%w: unknown initial-token subcommand %q", errUsage, sub)
-	}
-	if len(pos) != n {
-		return fmt.Errorf("%w: initial-token %s takes %d argument(s), got %d", errUsage, sub, n, len(pos))
 	}
 	if *ttl < 0 {
 		return fmt.Errorf("%w: --ttl must not be negative", errUsage)
