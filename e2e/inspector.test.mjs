@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
-import { Scenario, launchChromium, recordBrowserTraffic, signInAndAllow, startServer } from './harness.mjs';
+import { Scenario, launchChromium, recordBrowserTraffic, saveScreenshot, signInAndAllow, startServer } from './harness.mjs';
 import { addStreamableHTTPServer, clickConnect, listTools, runTool, startInspector } from './inspector.mjs';
 
 test('MCP Inspector: add server, OAuth through sign-in and consent, list tools, run get_forecast', { timeout: 180_000 }, async (t) => {
@@ -71,6 +71,7 @@ test('MCP Inspector: add server, OAuth through sign-in and consent, list tools, 
     await page.getByText('Connected', { exact: true }).waitFor();
     await page.getByText('Authentication succeeded.').waitFor();
     assert.match(sc.server.output.text(), /msg="token issued".*grant_type=authorization_code/);
+    sc.print(`[inspector] screenshot: ${await saveScreenshot(page, 'inspector-connected.png', { fullPage: false })}`);
   });
 
   await sc.step('list tools', async () => {
@@ -81,6 +82,7 @@ test('MCP Inspector: add server, OAuth through sign-in and consent, list tools, 
     const text = await runTool(page, 'get_forecast', { latitude: 47.6062, longitude: -122.3321 });
     assert.match(text, /Forecast for Seattle/);
     assert.match(text, /SAMPLE DATA, NOT A REAL FORECAST/);
+    sc.print(`[inspector] screenshot: ${await saveScreenshot(page, 'inspector-tool-result.png', { fullPage: false })}`);
   });
 
   // The route guard refused these instead of letting them leave the machine.

@@ -1,131 +1,25 @@
 // Scenario 1: the MCP TypeScript SDK (v1) as a client that registers itself
 // with Dynamic Client Registration, signs a person in through the real pages
 // in headless Chromium, calls a tool, and refreshes its token silently when
-// the access token expires.
+// the access token expires. On the way it photographs the consent page and
+// the account page (test-results/consent-page.png, account-page.png).
 
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
-import { createServer } from 'node:http';
 import { test } from 'node:test';
 
 import { UnauthorizedError } from '@modelcontextprotocol/sdk/client/auth.js';
-import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 
 import {
   Scenario,
-  freePort,
   jwtClaims,
   launchChromium,
   recordBrowserTraffic,
   recordingFetch,
-  signInAndAllow,
+  saveScreenshot,
   startServer,
   waitFor,
 } from './harness.mjs';
-
-/**
- * The client's loopback redirect target (RFC 8252 §7.3): it answers the
- * browser with a small page and hands the query parameters to the test.
- */
-async function startCallbackServer() {
-  const port = await freePort();
-  const waiters = [];
-  const server = createServer((req, res) => {
-    const url = new URL(req.url, `http://127.0.0.1:${port}`);
-    if (url.pathname !== '/callback') {
-      res.writeHead(404).end();
-      return;
-    }
-    res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
-    res.end('<!doctype html><title>Signed in</title><p id="done">You can close this window.</p>');
-    waiters.shift()?.(url.searchParams);
-  });
-  await new Promise((ok) => server.listen(port, '127.0.0.1', ok));
-  return {
-    url: `http://127.0.0.1:${port}/callback`,
-    /** Resolves with the query of the next request to /callback. */
-    next: () => new Promise((ok) => waiters.push(ok)),
-    close: () => new Promise((ok) => server.close(ok)),
-  };
-}
-
-/**
- * An OAuthClientProvider that keeps everything in memory and plays the
- * user's part in Chromium: redirectToAuthorization opens the authorization
- * URL, signs in, allows, and waits for the redirect to the callback server.
- */
-class ChromiumProvider {
-  constructor({ browser, callback }) {
-    this.browser = browser;
-    this.callback = callback;
-    this.savedClient = undefined;
-    this.savedTokens = undefined;
-    this.verifier = undefined;
-    this.lastState = undefined;
-    /** Every authorization URL the SDK sent the user to. */
-    this.authorizationURLs = [];
-    /** The query of the last redirect to the callback. */
-    this.callbackQuery = undefined;
-    /** Every token set saved, in order. */
-    this.tokenHistory = [];
-  }
-
-  get redirectUrl() {
-    return this.callback.url;
-  }
-
-  get clientMetadata() {
-    return {
-      client_name: 'tenantless e2e (TypeScript SDK)',
-      redirect_uris: [this.callback.url],
-      grant_types: ['authorization_code', 'refresh_token'],
-      response_types: ['code'],
-      token_endpoint_auth_method: 'none',
-    };
-  }
-
-  state() {
-    this.lastState = randomBytes(32).toString('hex');
-    return this.lastState;
-  }
-
-  clientInformation() {
-    return this.savedClient;
-  }
-
-  saveClientInformation(info) {
-    this.savedClient = info;
-  }
-
-  tokens() {
-    return this.savedTokens;
-  }
-
-  saveTokens(tokens) {
-    this.savedTokens = tokens;
-    this.tokenHistory.push(tokens);
-  }
-
-  saveCodeVerifier(v) {
-    this.verifier = v;
-  }
-
-  codeVerifier() {
-    return this.verifier;
-  }
-
-  async redirectToAuthorization(url) {
-    this.authorizationURLs.push(new URL(url));
-    const redirected = this.callback.next();
-    const page = await this.browser.newPage();
-    await page.goto(url.toString());
-    await signInAndAllow(page);
-    this.callbackQuery = await redirected;
-    await page.locator('#done').waitFor();
-    await page.close();
-  }
-}
+import { ChromiumProvider, newSDKClient, startCallbackServer } from './sdk-client.mjs';
 
 test('TypeScript SDK: DCR, sign-in and consent in Chromium, tools, silent refresh', { timeout: 180_000 }, async (t) => {
   const sc = new Scenario('sdk-dcr');
@@ -143,12 +37,17 @@ test('TypeScript SDK: DCR, sign-in and consent in Chromium, tools, silent refres
   recordBrowserTraffic(sc.browser, issuer, sc.http);
   callback = await sc.step('start the client callback listener on 127.0.0.1', () => startCallbackServer());
 
-  const provider = new ChromiumProvider({ browser: sc.browser, callback });
-  const fetchFn = recordingFetch(sc.http);
-  const newClient = () => ({
-    client: new Client({ name: 'tenantless-e2e', version: '1.0.0' }),
-    transport: new StreamableHTTPClientTransport(new URL(mcpURL), { authProvider: provider, fetch: fetchFn }),
+  let consentScreenshot;
+  const provider = new ChromiumProvider({
+    browser: sc.browser,
+    callback,
+    // The consent page, photographed before "Allow" (for the README).
+    beforeAllow: async (page) => {
+      consentScreenshot = await saveScreenshot(page, 'consent-page.png');
+    },
   });
+  const fetchFn = recordingFetch(sc.http);
+  const newClient = () => newSDKClient(mcpURL, provider, fetchFn);
 
   let first = newClient();
   await sc.step('connect without a token: 401, discovery, DCR, sign-in and consent in Chromium', async () => {
@@ -198,6 +97,24 @@ test('TypeScript SDK: DCR, sign-in and consent in Chromium, tools, silent refres
     assert.ok(tok.expires_in > 0 && tok.expires_in <= 5, `expires_in ${tok.expires_in}, want 1..5 (--access-token-ttl 5s)`);
     const exchange = sc.http.findLast((e) => e.grant_type === 'authorization_code');
     assert.equal(exchange?.status, 200, 'authorization_code grant status');
+  });
+
+  await sc.step(`the account page ${issuer}/account lists the application`, async () => {
+    assert.ok(consentScreenshot, 'the consent page was shown');
+    sc.print(`[sdk-dcr] screenshot: ${consentScreenshot}`);
+    // The browser is still signed in from the authorization.
+    const page = await sc.browser.newPage();
+    await page.goto(`${issuer}/account`);
+    const app = page.locator('li.app');
+    await app.first().waitFor();
+    assert.equal(await app.count(), 1, 'applications listed');
+    assert.equal((await app.locator('h2').innerText()).trim(), 'tenantless e2e (TypeScript SDK)');
+    assert.equal((await app.locator('code.id').innerText()).trim(), provider.savedClient.client_id);
+    assert.match(await app.innerText(), /weather:read/);
+    // One access token and one refresh token.
+    assert.match(await app.innerText(), /Live tokens\s+2/);
+    sc.print(`[sdk-dcr] screenshot: ${await saveScreenshot(page, 'account-page.png')}`);
+    await page.close();
   });
 
   let session = newClient();
