@@ -62,6 +62,9 @@ type Config struct {
 	OnToolCall func(tool, outcome string)
 }
 
+// statelessProtocol is the first MCP revision without sessions.
+const statelessProtocol = "2026-07-28"
+
 // Paths are the URL paths of the MCP endpoint. Each is its own protected
 // resource: a token must be issued for the URL the client uses.
 var Paths = []string{"/mcp", "/mcp/stream"}
@@ -103,13 +106,30 @@ func New(cfg Config) (*Server, error) {
 	if cfg.OnToolCall != nil {
 		ms.AddReceivingMiddleware(countToolCalls(cfg.OnToolCall))
 	}
-	h := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return ms }, &mcp.StreamableHTTPOptions{
+	getServer := func(*http.Request) *mcp.Server { return ms }
+	// Protocol revisions up to 2025-11-25 have sessions (bound to the
+	// token's user by the SDK); 2026-07-28 is stateless, and go-sdk serves
+	// it only from a stateless handler. Requests go to one or the other by
+	// their MCP-Protocol-Version header.
+	stateful := mcp.NewStreamableHTTPHandler(getServer, &mcp.StreamableHTTPOptions{
 		SessionTimeout: cfg.SessionTimeout,
 		Logger:         log,
 		// The front handler checks Host on every route, allowing the
 		// configured public host as well as loopback ones; the SDK's own
 		// check would refuse a reverse proxy's Host.
 		DisableLocalhostProtection: true,
+	})
+	stateless := mcp.NewStreamableHTTPHandler(getServer, &mcp.StreamableHTTPOptions{
+		Stateless:                  true,
+		Logger:                     log,
+		DisableLocalhostProtection: true,
+	})
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Mcp-Protocol-Version") >= statelessProtocol {
+			stateless.ServeHTTP(w, r)
+			return
+		}
+		stateful.ServeHTTP(w, r)
 	})
 	return &Server{cfg: cfg, log: log, mcp: h, base: base}, nil
 }

@@ -234,3 +234,28 @@ func TestMetadataDocuments(t *testing.T) {
 		}
 	}
 }
+
+// TestStatelessProtocol calls a tool with the stateless 2026-07-28
+// revision (no initialize, no session): it is served, and the bearer
+// checks apply to it as to every request.
+func TestStatelessProtocol(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "tenantless.db")
+	srv := startServer(t, db, "--weather", "offline")
+	mcpURL := srv.base + "/mcp"
+	c := addClient(t, db, "--redirect-uri", "http://127.0.0.1/callback")
+	tok := tokenFor(t, srv.base, c.ClientID, "admin", adminPassword, "weather:read", mcpURL)
+	const call = `{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"get_forecast","arguments":{"latitude":47.6,"longitude":-122.3},` +
+		`"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientInfo":{"name":"raw","version":"0"},"io.modelcontextprotocol/clientCapabilities":{}}}}`
+	hdr := http.Header{"Mcp-Protocol-Version": {"2026-07-28"}, "Mcp-Method": {"tools/call"}, "Mcp-Name": {"get_forecast"}}
+	if r := mcpPost(t, mcpURL, tok.AccessToken, "", call, hdr); r.Status != 200 || !strings.Contains(r.Body, "Forecast for") || r.Session != "" {
+		t.Errorf("2026-07-28 tools/call: %d session %q %.400s", r.Status, r.Session, r.Body)
+	}
+	if r := mcpPost(t, mcpURL, "", "", call, hdr); r.Status != 401 {
+		t.Errorf("2026-07-28 without a token: %d, want 401", r.Status)
+	}
+	alerts := strings.Replace(strings.Replace(call, "get_forecast", "get_alerts", 1), `{"latitude":47.6,"longitude":-122.3}`, `{"state":"WA"}`, 1)
+	ahdr := http.Header{"Mcp-Protocol-Version": {"2026-07-28"}, "Mcp-Method": {"tools/call"}, "Mcp-Name": {"get_alerts"}}
+	if r := mcpPost(t, mcpURL, tok.AccessToken, "", alerts, ahdr); r.Status != 403 {
+		t.Errorf("2026-07-28 get_alerts with weather:read: %d, want 403", r.Status)
+	}
+}
