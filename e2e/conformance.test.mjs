@@ -5,9 +5,10 @@
 //   and authorization-code-grant, the latter through the real sign-in and
 //   consent pages in Chromium, with a public client registered by DCR.
 // - Server scenarios that apply to an MCP server with our tools (see
-//   e2e/README.md for the list and for why the others do not apply), run
-//   with a bearer token obtained by the TypeScript SDK's DCR + browser flow.
-//   A run without the token first shows the server refuses it.
+//   e2e/README.md for the list and for why the others do not apply), at the
+//   session-based 2025-11-25 wire and at the stateless 2026-07-28 wire, run
+//   with a bearer token (both scopes) obtained by the TypeScript SDK's DCR +
+//   browser flow. A run without the token first shows the server refuses it.
 // - Every server scenario, run once more for the record: the table is
 //   printed and saved to test-results/conformance/all-server-scenarios.txt;
 //   it asserts nothing.
@@ -16,6 +17,8 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
+
+import { UnauthorizedError } from '@modelcontextprotocol/sdk/client/auth.js';
 
 import { countChecks, describeChecks, runConformance, verdict } from './conformance.mjs';
 import {
@@ -28,19 +31,45 @@ import {
   signInAndAllow,
   startServer,
 } from './harness.mjs';
-import { authorizeWithSDK, startCallbackServer } from './sdk-client.mjs';
+import { ChromiumProvider, newSDKClient, startCallbackServer } from './sdk-client.mjs';
 
-/** The server scenarios that apply to tenantless's MCP server, at the 2025-11-25 wire. */
+/**
+ * The server scenarios that apply to tenantless's MCP server, each with the
+ * protocol revision (--spec-version) it runs at: 2025-11-25 goes to the
+ * session-based handler, 2026-07-28 to the stateless one.
+ */
 export const applicableServerScenarios = [
-  'server-initialize',
-  'server-session-lifecycle',
-  'ping',
-  'logging-set-level',
-  'tools-list',
-  'server-sse-multiple-streams',
-  'dns-rebinding-protection',
+  ['server-initialize', '2025-11-25'],
+  ['server-session-lifecycle', '2025-11-25'],
+  ['ping', '2025-11-25'],
+  ['logging-set-level', '2025-11-25'],
+  ['tools-list', '2025-11-25'],
+  ['server-sse-multiple-streams', '2025-11-25'],
+  ['dns-rebinding-protection', '2025-11-25'],
+  ['tools-list', '2026-07-28'],
+  ['server-sse-multiple-streams', '2026-07-28'],
+  ['dns-rebinding-protection', '2026-07-28'],
+  ['caching', '2026-07-28'],
+  ['http-header-validation', '2026-07-28'],
+  ['input-required-result-unsupported-methods', '2026-07-28'],
 ];
-const specVersion = '2025-11-25';
+const applicableNames = new Set(applicableServerScenarios.map(([name]) => name));
+const bothScopes = 'weather:read weather:alerts';
+
+/**
+ * The SDK asks for the scope in the first 401's WWW-Authenticate
+ * (weather:read). http-header-validation calls tools/call on the first tool
+ * tools/list names, get_alerts, which needs weather:alerts (without it the
+ * server answers 403 insufficient_scope before any header is looked at), so
+ * this provider asks for both scopes in the /authorize URL the SDK built.
+ */
+class BothScopesProvider extends ChromiumProvider {
+  async redirectToAuthorization(url) {
+    const widened = new URL(url);
+    widened.searchParams.set('scope', bothScopes);
+    return super.redirectToAuthorization(widened);
+  }
+}
 const outDir = join(resultsDir, 'conformance');
 
 test('MCP conformance: authorization server scenarios through sign-in and consent; server scenarios with a bearer token', { timeout: 300_000 }, async (t) => {
@@ -122,35 +151,46 @@ test('MCP conformance: authorization server scenarios through sign-in and consen
   // ---- server scenarios ------------------------------------------------
 
   callback = await sc.step('start the SDK client callback listener on 127.0.0.1', () => startCallbackServer());
-  const token = await sc.step('get an access token: TypeScript SDK, DCR, sign-in and consent in Chromium', async () => {
-    const provider = await authorizeWithSDK({ server: sc.server, browser: sc.browser, callback, fetchFn });
-    return provider.tokens().access_token;
+  const token = await sc.step(`get an access token for ${bothScopes}: TypeScript SDK, DCR, sign-in and consent in Chromium`, async () => {
+    const provider = new BothScopesProvider({ browser: sc.browser, callback });
+    const first = newSDKClient(mcpURL, provider, fetchFn);
+    await assert.rejects(first.client.connect(first.transport), UnauthorizedError, 'connect without a token');
+    await first.transport.finishAuth(provider.callbackQuery.get('code'));
+    const tokens = provider.tokens();
+    assert.ok(tokens?.access_token, 'no access token after finishAuth');
+    assert.deepEqual(tokens.scope?.split(' ').sort(), bothScopes.split(' ').sort(), 'granted scope');
+    return tokens.access_token;
   });
 
-  await sc.step('without the token the server scenarios fail: server-initialize gets 401', async () => {
-    const { results, output } = await runConformance(['server', '--url', mcpURL, '--scenario', 'server-initialize', '--spec-version', specVersion], {
-      outputDir: join(outDir, 'server-without-token'),
+  // One per handler: the session-based one (2025-11-25) and the stateless one (2026-07-28).
+  for (const [scenario, specVersion] of [['server-initialize', '2025-11-25'], ['tools-list', '2026-07-28']]) {
+    await sc.step(`without the token the server scenarios fail: ${scenario} (${specVersion}) gets 401`, async () => {
+      const { results, output } = await runConformance(['server', '--url', mcpURL, '--scenario', scenario, '--spec-version', specVersion], {
+        outputDir: join(outDir, `server-without-token-${specVersion}`),
+      });
+      lastOutput = output;
+      const checks = results.get(scenario);
+      assert.equal(verdict(checks), 'fail', `${scenario} (${specVersion}) without a token: ${countChecks(checks)}`);
+      const notes = describeChecks(checks).join('; ');
+      sc.print(`[conformance] ${scenario} (${specVersion}) without a token: ${notes}`);
+      assert.match(notes, /"error":"unauthorized"/, 'the failure is the 401 body');
+      assert.match(sc.server.output.text(5000), /msg=request .*method=POST path=\/mcp status=401/);
     });
-    lastOutput = output;
-    const checks = results.get('server-initialize');
-    assert.equal(verdict(checks), 'fail', `server-initialize without a token: ${countChecks(checks)}`);
-    sc.print(`[conformance] server-initialize without a token: ${describeChecks(checks).join('; ')}`);
-    assert.match(sc.server.output.text(5000), /msg=request .*method=POST path=\/mcp status=401/);
-  });
+  }
 
   const bearer = { token, origin: issuer };
-  for (const scenario of applicableServerScenarios) {
-    await sc.step(`conformance server --scenario ${scenario} (with the bearer token)`, async () => {
+  for (const [scenario, specVersion] of applicableServerScenarios) {
+    await sc.step(`conformance server --scenario ${scenario} --spec-version ${specVersion} (with the bearer token)`, async () => {
       const { results, output } = await runConformance(['server', '--url', mcpURL, '--scenario', scenario, '--spec-version', specVersion], {
-        outputDir: join(outDir, 'server'),
+        outputDir: join(outDir, `server-${specVersion}`),
         bearer,
       });
       lastOutput = output;
       const checks = results.get(scenario);
       assert.ok(checks, `no results for ${scenario}:\n${output.slice(-2000)}`);
       const notes = describeChecks(checks);
-      sc.print(`[conformance] ${scenario}: ${verdict(checks)} (${countChecks(checks)})${notes.map((l) => `\n    ${l}`).join('')}`);
-      assert.equal(verdict(checks), 'pass', `${scenario}: ${notes.join('; ')}`);
+      sc.print(`[conformance] ${scenario} (${specVersion}): ${verdict(checks)} (${countChecks(checks)})${notes.map((l) => `\n    ${l}`).join('')}`);
+      assert.equal(verdict(checks), 'pass', `${scenario} (${specVersion}): ${notes.join('; ')}`);
     });
   }
 
@@ -160,7 +200,7 @@ test('MCP conformance: authorization server scenarios through sign-in and consen
       bearer,
     });
     const lines = [...results].map(([name, checks]) => {
-      const applies = applicableServerScenarios.includes(name) ? 'applies' : '-';
+      const applies = applicableNames.has(name) ? 'applies' : '-';
       return `${name.padEnd(48)} ${applies.padEnd(8)} ${verdict(checks).padEnd(6)} ${countChecks(checks)}`;
     });
     const table = [`${'scenario'.padEnd(48)} ${'applies'.padEnd(8)} ${'result'.padEnd(6)} checks`, ...lines].join('\n');
