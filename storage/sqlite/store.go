@@ -49,7 +49,9 @@ type Store struct {
 	// pin holds one connection of an in-memory database open for the life of
 	// the store, because SQLite frees such a database when its last
 	// connection closes. Nil for files.
-	pin       *sql.Conn
+	pin *sql.Conn
+	// wc and rc hold the prepared statements of w and r.
+	wc, rc    *stmtCache
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -139,6 +141,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	if err := s.r.PingContext(ctx); err != nil {
 		return fail(err)
 	}
+	s.wc, s.rc = newStmtCache(s.w), newStmtCache(s.r)
 	return s, nil
 }
 
@@ -230,6 +233,11 @@ func (s *Store) Ping(ctx context.Context) error {
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		var errs []error
+		for _, c := range []*stmtCache{s.wc, s.rc} {
+			if c != nil {
+				errs = append(errs, c.close())
+			}
+		}
 		if s.w != nil {
 			errs = append(errs, s.w.Close())
 		}

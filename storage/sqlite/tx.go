@@ -31,18 +31,18 @@ func txFrom(ctx context.Context) *sql.Tx {
 // the reader pool.
 func (s *Store) reader(ctx context.Context) querier {
 	if tx := txFrom(ctx); tx != nil {
-		return tx
+		return cachedTx{tx, s.wc}
 	}
-	return s.r
+	return s.rc
 }
 
 // writer returns where a single-statement write runs: the context's
 // transaction, else the writer pool.
 func (s *Store) writer(ctx context.Context) querier {
 	if tx := txFrom(ctx); tx != nil {
-		return tx
+		return cachedTx{tx, s.wc}
 	}
-	return s.w
+	return s.wc
 }
 
 // inTx runs fn in one transaction: a savepoint inside the context's
@@ -53,7 +53,7 @@ func (s *Store) inTx(ctx context.Context, fn func(q querier) error) (err error) 
 		if _, err := tx.ExecContext(ctx, `SAVEPOINT store_method`); err != nil {
 			return fmt.Errorf("savepoint: %w", err)
 		}
-		if err := fn(tx); err != nil {
+		if err := fn(cachedTx{tx, s.wc}); err != nil {
 			// Both statements are needed: ROLLBACK TO undoes the work but
 			// leaves the savepoint open.
 			if _, rerr := tx.ExecContext(ctx, `ROLLBACK TO store_method; RELEASE store_method`); rerr != nil {
@@ -70,7 +70,7 @@ func (s *Store) inTx(ctx context.Context, fn func(q querier) error) (err error) 
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
-	if err := fn(tx); err != nil {
+	if err := fn(cachedTx{tx, s.wc}); err != nil {
 		_ = tx.Rollback()
 		return err
 	}

@@ -1,0 +1,196 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"sync"
+)
+
+// maxCachedStatements bounds a pool's statement cache. The store's queries
+// are constant strings, far fewer than this; a query past the bound runs
+// unprepared rather than growing the cache.
+const maxCachedStatements = 256
+
+// stmtCache keeps one prepared *sql.Stmt per query text for a pool.
+// Compiling SQL is a large share of a short query's cost (a profile of the
+// authorization flow showed a fifth of the server's CPU in SQLite's
+// parser); a prepared statement is compiled once per connection and reused.
+// database/sql prepares a cached statement lazily on each connection that
+// runs it and re-prepares it if the connection is replaced.
+type stmtCache struct {
+	db      *sql.DB
+	mu      sync.RWMutex
+	m       map[string]*sql.Stmt
+	pending map[string]bool // queries being prepared in the background
+	closed  bool
+}
+
+func newStmtCache(db *sql.DB) *stmtCache {
+	return &stmtCache{db: db, m: make(map[string]*sql.Stmt), pending: make(map[string]bool)}
+}
+
+// lookup returns the cached statement for query without preparing it; if
+// there is none, it starts preparing it in the background and returns nil.
+// A transaction uses it: it holds the writer pool's only connection, so
+// preparing on the pool would wait for the transaction itself. The
+// background preparation gets the connection when the transaction ends.
+func (c *stmtCache) lookup(query string) *sql.Stmt {
+	c.mu.RLock()
+	st, closed := c.m[query], c.closed
+	c.mu.RUnlock()
+	if closed {
+		return nil
+	}
+	if st != nil {
+		return st
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return nil
+	}
+	if c.pending[query] || len(c.m)+len(c.pending) >= maxCachedStatements {
+		return c.m[query]
+	}
+	c.pending[query] = true
+	go func() {
+		// An error (the store closing, a query that does not compile) leaves
+		// the query uncached; the caller already ran it unprepared.
+		_, _ = c.get(context.Background(), query)
+		c.mu.Lock()
+		delete(c.pending, query)
+		c.mu.Unlock()
+	}()
+	return nil
+}
+
+// get returns the prepared statement for query, preparing it the first
+// time. It returns nil when the cache is full; the caller then runs the
+// query unprepared.
+func (c *stmtCache) get(ctx context.Context, query string) (*sql.Stmt, error) {
+	c.mu.RLock()
+	st, ok := c.m[query]
+	closed, full := c.closed, len(c.m) >= maxCachedStatements
+	c.mu.RUnlock()
+	if closed {
+		return nil, nil
+	}
+	if ok || full {
+		return st, nil
+	}
+	// Prepare without the lock: preparing on the writer pool waits for its
+	// connection, and the transaction holding it may need the cache.
+	st, err := c.db.PrepareContext(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		_ = st.Close()
+		return nil, nil
+	}
+	if prev, ok := c.m[query]; ok || len(c.m) >= maxCachedStatements {
+		_ = st.Close()
+		return prev, nil
+	}
+	c.m[query] = st
+	return st, nil
+}
+
+// close closes every cached statement; the cache serves none after it.
+func (c *stmtCache) close() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.closed = true
+	var first error
+	for _, st := range c.m {
+		if err := st.Close(); err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
+}
+
+// queries returns the text of every cached query, closed or not: the
+// queries the store has run, for TestQueryPlans.
+func (c *stmtCache) queries() []string {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	qs := make([]string, 0, len(c.m))
+	for q := range c.m {
+		qs = append(qs, q)
+	}
+	return qs
+}
+
+// ExecContext runs query as a cached prepared statement on the pool.
+func (c *stmtCache) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	st, err := c.get(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	if st == nil {
+		return c.db.ExecContext(ctx, query, args...)
+	}
+	return st.ExecContext(ctx, args...)
+}
+
+// QueryContext runs query as a cached prepared statement on the pool.
+func (c *stmtCache) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	st, err := c.get(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	if st == nil {
+		return c.db.QueryContext(ctx, query, args...)
+	}
+	return st.QueryContext(ctx, args...)
+}
+
+// QueryRowContext runs query as a cached prepared statement on the pool.
+// If the statement cannot be prepared, the query runs unprepared so that
+// the *sql.Row carries the same error.
+func (c *stmtCache) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	st, err := c.get(ctx, query)
+	if err != nil || st == nil {
+		return c.db.QueryRowContext(ctx, query, args...)
+	}
+	return st.QueryRowContext(ctx, args...)
+}
+
+// cachedTx runs a transaction's queries with the writer pool's cached
+// statements: database/sql reuses a statement already prepared on the
+// transaction's connection, which for the single writer connection is
+// every statement after its first use.
+type cachedTx struct {
+	tx    *sql.Tx
+	cache *stmtCache
+}
+
+// ExecContext runs query in the transaction.
+func (t cachedTx) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	st := t.cache.lookup(query)
+	if st == nil {
+		return t.tx.ExecContext(ctx, query, args...)
+	}
+	return t.tx.StmtContext(ctx, st).ExecContext(ctx, args...)
+}
+
+// QueryContext runs query in the transaction.
+func (t cachedTx) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	st := t.cache.lookup(query)
+	if st == nil {
+		return t.tx.QueryContext(ctx, query, args...)
+	}
+	return t.tx.StmtContext(ctx, st).QueryContext(ctx, args...)
+}
+
+// QueryRowContext runs query in the transaction.
+func (t cachedTx) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	st := t.cache.lookup(query)
+	if st == nil {
+		return t.tx.QueryRowContext(ctx, query, args...)
+	}
+	return t.tx.StmtContext(ctx, st).QueryRowContext(ctx, args...)
+}
