@@ -43,6 +43,9 @@ func TestHealthAndMetrics(t *testing.T) {
 	mcpPost(t, srv.base+"/mcp", tok.AccessToken, sid, callFcst, nil)
 	addDCR(t, srv.base)
 
+	if code, _ := get("http://" + metricsAddr + "/debug/pprof/"); code != 404 {
+		t.Errorf("/debug/pprof/ without --pprof: %d, want 404", code)
+	}
 	code, body := get("http://" + metricsAddr + "/metrics")
 	if code != 200 {
 		t.Fatalf("metrics: %d", code)
@@ -59,5 +62,38 @@ func TestHealthAndMetrics(t *testing.T) {
 		if !strings.Contains(body, want) {
 			t.Errorf("metrics lack %s", want)
 		}
+	}
+}
+
+// TestPprof checks that --pprof serves the profiler on the metrics
+// listener only, and that it needs --metrics-addr.
+func TestPprof(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metricsAddr := ln.Addr().String()
+	ln.Close()
+	srv := startServer(t, filepath.Join(t.TempDir(), "tenantless.db"), "--weather", "offline", "--metrics-addr", metricsAddr, "--pprof")
+	for u, want := range map[string]int{
+		"http://" + metricsAddr + "/debug/pprof/":                  200,
+		"http://" + metricsAddr + "/debug/pprof/goroutine?debug=1": 200,
+		srv.base + "/debug/pprof/":                                 404,
+	} {
+		res, err := http.Get(u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != want {
+			t.Errorf("GET %s: %d, want %d", u, res.StatusCode, want)
+		}
+	}
+
+	var stderr strings.Builder
+	code := run(t.Context(), []string{"serve", "--pprof", "--db", filepath.Join(t.TempDir(), "x.db")},
+		env{Stdin: strings.NewReader(""), Stdout: io.Discard, Stderr: &stderr, Getenv: func(string) string { return "" }})
+	if code != 2 || !strings.Contains(stderr.String(), "--metrics-addr") {
+		t.Errorf("serve --pprof without --metrics-addr: exit %d, stderr %q; want 2 and a hint naming --metrics-addr", code, stderr.String())
 	}
 }

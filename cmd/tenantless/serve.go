@@ -47,6 +47,7 @@ type serveConfig struct {
 	keyRotation           time.Duration
 	tlsCert, tlsKey       string
 	metricsAddr           string
+	pprof                 bool
 	auditRetention        time.Duration
 	neverUsedTTL          time.Duration
 	unusedTTL             time.Duration
@@ -103,6 +104,7 @@ func serve(ctx context.Context, args []string, e env) error {
 	fs.StringVar(&c.tlsCert, "tls-cert", "", "PEM certificate (chain) to serve https directly; needs --tls-key (env TENANTLESS_TLS_CERT)")
 	fs.StringVar(&c.tlsKey, "tls-key", "", "PEM private key of --tls-cert (env TENANTLESS_TLS_KEY)")
 	fs.StringVar(&c.metricsAddr, "metrics-addr", "", "serve Prometheus metrics at http://ADDR/metrics on this separate listener; empty means off (env TENANTLESS_METRICS_ADDR)")
+	fs.BoolVar(&c.pprof, "pprof", false, "also serve Go's profiler at http://ADDR/debug/pprof/ on the --metrics-addr listener, for performance work (env TENANTLESS_PPROF)")
 	fs.DurationVar(&c.auditRetention, "audit-retention", 90*24*time.Hour, "delete audit log entries older than this (env TENANTLESS_AUDIT_RETENTION)")
 	pos, err := parse(fs, args, e)
 	if err != nil {
@@ -110,6 +112,9 @@ func serve(ctx context.Context, args []string, e env) error {
 	}
 	if len(pos) > 0 {
 		return fmt.Errorf("%w: serve takes no arguments, got %q", errUsage, pos)
+	}
+	if c.pprof && c.metricsAddr == "" {
+		return fmt.Errorf("%w: --pprof serves the profiler on the metrics listener; add --metrics-addr 127.0.0.1:9090", errUsage)
 	}
 	c.db = *db
 	for _, d := range []struct {
@@ -242,10 +247,13 @@ func serve(ctx context.Context, args []string, e env) error {
 		if err != nil {
 			return fmt.Errorf("--metrics-addr %s: %w", c.metricsAddr, err)
 		}
-		msrv := &http.Server{Handler: met.handler(), ReadHeaderTimeout: 10 * time.Second}
+		msrv := &http.Server{Handler: met.mux(c.pprof), ReadHeaderTimeout: 10 * time.Second}
 		go func() { _ = msrv.Serve(mln) }()
 		defer msrv.Close()
 		log.Info("metrics", "url", "http://"+mln.Addr().String()+"/metrics")
+		if c.pprof {
+			log.Info("profiler", "url", "http://"+mln.Addr().String()+"/debug/pprof/")
+		}
 	}
 
 	srv := &http.Server{
