@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"net/http"
+	"sync"
 
 	"github.com/tenantless/tenantless/storage"
 )
@@ -26,20 +27,57 @@ const (
 // audit appends an event to the audit log. A failure is logged, never
 // returned: the audit log must not take the server down.
 func (s *Server) audit(r *http.Request, typ, userID, clientID, outcome, detail string) {
-	e := storage.AuditEvent{
-		Time: s.now().UTC(), Type: typ, UserID: userID, ClientID: clientID, Outcome: outcome, Detail: detail,
-	}
+	e := s.auditEvent(r, typ, userID, clientID, outcome, detail)
 	ctx := context.Background()
 	if r != nil {
 		ctx = context.WithoutCancel(r.Context())
-		e.Address = clientAddress(r)
 	}
-	if s.onEvent != nil {
-		s.onEvent(typ, outcome)
-	}
+	s.countEvent(e)
 	if err := s.store.AppendAudit(ctx, e); err != nil {
 		s.logger(r).Error("append audit event", "type", typ, "err", err)
 	}
+}
+
+// auditEvent builds an audit event of the request r (which may be nil).
+func (s *Server) auditEvent(r *http.Request, typ, userID, clientID, outcome, detail string) storage.AuditEvent {
+	e := storage.AuditEvent{
+		Time: s.now().UTC(), Type: typ, UserID: userID, ClientID: clientID, Outcome: outcome, Detail: detail,
+	}
+	if r != nil {
+		e.Address = clientAddress(r)
+	}
+	return e
+}
+
+// countEvent reports an event to the OnEvent hook (metrics).
+func (s *Server) countEvent(e storage.AuditEvent) {
+	if s.onEvent != nil {
+		s.onEvent(e.Type, e.Outcome)
+	}
+}
+
+// pendingAuditKey is the context key of a token request's pendingAudit.
+type pendingAuditKey struct{}
+
+// pendingAudit is the audit event of a token request, written inside
+// fosite's token transaction (see fositeStore.Commit) so that tokens and
+// their audit row are committed together, in one write: a token is never
+// issued without its event, nor an event recorded for tokens that were
+// rolled back.
+type pendingAudit struct {
+	mu      sync.Mutex
+	event   storage.AuditEvent
+	issued  bool // the transaction created an access token
+	written bool // the event was committed
+}
+
+func withPendingAudit(ctx context.Context, p *pendingAudit) context.Context {
+	return context.WithValue(ctx, pendingAuditKey{}, p)
+}
+
+func pendingAuditFrom(ctx context.Context) *pendingAudit {
+	p, _ := ctx.Value(pendingAuditKey{}).(*pendingAudit)
+	return p
 }
 
 // clientAddress is the request's remote IP.

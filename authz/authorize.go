@@ -50,6 +50,8 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
 		s.cimdErrorPage(w, r, err)
 		return
 	}
+	r = r.WithContext(withClientMemo(ctx))
+	ctx = r.Context()
 	ar, err := s.provider.NewAuthorizeRequest(ctx, r)
 	if err != nil {
 		s.authorizeError(w, r, ar, err)
@@ -67,7 +69,7 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
 		s.authorizeError(w, r, ar, err)
 		return
 	}
-	client, err := s.store.GetClient(ctx, ar.GetClient().GetID())
+	client, err := s.getClient(ctx, ar.GetClient().GetID())
 	if err != nil {
 		s.serverError(w, r, "load client", err)
 		return
@@ -264,14 +266,35 @@ func (s *Server) issueCode(w http.ResponseWriter, r *http.Request, ar fosite.Aut
 	for _, a := range ar.GetRequestedAudience() {
 		ar.GrantAudience(a)
 	}
-	resp, err := s.provider.NewAuthorizeResponse(ctx, ar, newSession(u, ar.GetClient().GetID()))
+	// The code, its PKCE challenge and the audit event are one transaction:
+	// one write, and never a code without its event.
+	fail := func(op string, err error) {
+		s.logger(r).Error(op, "err", err)
+		s.authorizeError(w, r, ar, fosite.ErrServerError.WithWrap(err))
+	}
+	tx, err := s.store.BeginTx(ctx)
+	if err != nil {
+		fail("begin code transaction", err)
+		return
+	}
+	defer func() { _ = s.store.Rollback(tx) }()
+	resp, err := s.provider.NewAuthorizeResponse(tx, ar, newSession(u, ar.GetClient().GetID()))
 	if err != nil {
 		s.authorizeError(w, r, ar, err)
 		return
 	}
+	e := s.auditEvent(r, AuditCodeIssued, u.ID, ar.GetClient().GetID(), "success", strings.Join(ar.GetGrantedScopes(), " "))
+	if err := s.store.AppendAudit(tx, e); err != nil {
+		fail("append audit event", err)
+		return
+	}
+	if err := s.store.Commit(tx); err != nil {
+		fail("commit authorization code", err)
+		return
+	}
+	s.countEvent(e)
 	resp.AddParameter("iss", s.issuer)
 	s.logger(r).Info("authorization code issued", "user_id", u.ID, "client_id", ar.GetClient().GetID())
-	s.audit(r, AuditCodeIssued, u.ID, ar.GetClient().GetID(), "success", strings.Join(ar.GetGrantedScopes(), " "))
 	s.provider.WriteAuthorizeResponse(ctx, w, ar, resp)
 }
 

@@ -202,6 +202,10 @@ func New(ctx context.Context, c Config) (*Server, error) {
 		RedirectSecureChecker:          redirectSecure,
 		ClientSecretsHasher:            s.hasher,
 		SendDebugMessagesToClients:     false,
+		// What the code's stored request keeps of the authorization
+		// request: fosite's default (code, redirect_uri) and the PKCE
+		// challenge, which fositeStore serves as the PKCE session.
+		SanitationWhiteList: []string{"code", "redirect_uri", "code_challenge", "code_challenge_method"},
 	}
 	strategy := &oauth2.DefaultJWTStrategy{
 		Signer:          &kidSigner{DefaultSigner: &jwt.DefaultSigner{GetPrivateKey: s.keys.signingKey}, keys: s.keys},

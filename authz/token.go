@@ -43,6 +43,8 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 		writeOAuthError(w, r, cimdTokenError(err))
 		return
 	}
+	r = r.WithContext(withClientMemo(ctx))
+	ctx = r.Context()
 	ar, err := s.provider.NewAccessRequest(ctx, r, &oauth2.JWTSession{})
 	if err != nil {
 		s.tokenError(w, r, ar, err)
@@ -68,19 +70,30 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 			sess.JWTClaims.JTI = ""
 		}
 	}
-	resp, err := s.provider.NewAccessResponse(ctx, ar)
-	if err != nil {
-		s.tokenError(w, r, ar, err)
-		return
-	}
 	clientID := ar.GetClient().GetID()
-	s.logger(r).Info("token issued", "client_id", clientID, "grant_type", strings.Join(ar.GetGrantTypes(), " "),
-		"user_id", ar.GetSession().GetSubject())
 	typ := AuditTokenIssued
 	if ar.GetGrantTypes().ExactOne(grantRefreshToken) {
 		typ = AuditTokenRefreshed
 	}
-	s.audit(r, typ, ar.GetSession().GetSubject(), clientID, "success", strings.Join(ar.GetGrantedScopes(), " "))
+	pending := &pendingAudit{event: s.auditEvent(r, typ, ar.GetSession().GetSubject(), clientID, "success",
+		strings.Join(ar.GetGrantedScopes(), " "))}
+	resp, err := s.provider.NewAccessResponse(withPendingAudit(ctx, pending), ar)
+	if err != nil {
+		s.tokenError(w, r, ar, err)
+		return
+	}
+	s.logger(r).Info("token issued", "client_id", clientID, "grant_type", strings.Join(ar.GetGrantTypes(), " "),
+		"user_id", ar.GetSession().GetSubject())
+	s.countEvent(pending.event)
+	pending.mu.Lock()
+	written := pending.written
+	pending.mu.Unlock()
+	if !written {
+		// fosite issued the tokens outside a transaction of ours.
+		if err := s.store.AppendAudit(context.WithoutCancel(ctx), pending.event); err != nil {
+			s.logger(r).Error("append audit event", "type", typ, "err", err)
+		}
+	}
 	s.provider.WriteAccessResponse(ctx, w, ar, resp)
 	// After the answer is written, so a client never waits on (or loses
 	// its committed rotation to) this extra write; at most once a minute

@@ -126,6 +126,7 @@ func (c *stmtCache) queries() []string {
 
 // ExecContext runs query as a cached prepared statement on the pool.
 func (c *stmtCache) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	ctx = statementContext(ctx)
 	st, err := c.get(ctx, query)
 	if err != nil {
 		return nil, err
@@ -138,6 +139,7 @@ func (c *stmtCache) ExecContext(ctx context.Context, query string, args ...any) 
 
 // QueryContext runs query as a cached prepared statement on the pool.
 func (c *stmtCache) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	ctx = statementContext(ctx)
 	st, err := c.get(ctx, query)
 	if err != nil {
 		return nil, err
@@ -152,6 +154,7 @@ func (c *stmtCache) QueryContext(ctx context.Context, query string, args ...any)
 // If the statement cannot be prepared, the query runs unprepared so that
 // the *sql.Row carries the same error.
 func (c *stmtCache) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	ctx = statementContext(ctx)
 	st, err := c.get(ctx, query)
 	if err != nil || st == nil {
 		return c.db.QueryRowContext(ctx, query, args...)
@@ -170,6 +173,7 @@ type cachedTx struct {
 
 // ExecContext runs query in the transaction.
 func (t cachedTx) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	ctx = statementContext(ctx)
 	st := t.cache.lookup(query)
 	if st == nil {
 		return t.tx.ExecContext(ctx, query, args...)
@@ -179,6 +183,7 @@ func (t cachedTx) ExecContext(ctx context.Context, query string, args ...any) (s
 
 // QueryContext runs query in the transaction.
 func (t cachedTx) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	ctx = statementContext(ctx)
 	st := t.cache.lookup(query)
 	if st == nil {
 		return t.tx.QueryContext(ctx, query, args...)
@@ -188,9 +193,23 @@ func (t cachedTx) QueryContext(ctx context.Context, query string, args ...any) (
 
 // QueryRowContext runs query in the transaction.
 func (t cachedTx) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	ctx = statementContext(ctx)
 	st := t.cache.lookup(query)
 	if st == nil {
 		return t.tx.QueryRowContext(ctx, query, args...)
 	}
 	return t.tx.StmtContext(ctx, st).QueryRowContext(ctx, args...)
+}
+
+// statementContext is the context a statement runs with: ctx without its
+// cancellation. The driver watches a cancellable context with a goroutine
+// and a progress handler per statement, a measurable share of a short
+// indexed query; every statement of the store is short, so it is left to
+// finish even if the request that asked for it has gone. (A transaction
+// still ends with its context: database/sql rolls it back.)
+func statementContext(ctx context.Context) context.Context {
+	if ctx.Done() == nil {
+		return ctx
+	}
+	return context.WithoutCancel(ctx)
 }
