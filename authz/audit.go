@@ -2,6 +2,7 @@ package authz
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"net/http"
 	"sync"
@@ -36,6 +37,28 @@ func (s *Server) audit(r *http.Request, typ, userID, clientID, outcome, detail s
 	if err := s.store.AppendAudit(ctx, e); err != nil {
 		s.logger(r).Error("append audit event", "type", typ, "err", err)
 	}
+}
+
+// withAudit runs fn in a transaction and appends e in the same
+// transaction: one write, and the change is stored with its event or not
+// at all. fn must call the store with the context it is given.
+func (s *Server) withAudit(ctx context.Context, e storage.AuditEvent, fn func(tx context.Context) error) error {
+	tx, err := s.store.BeginTx(ctx)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = s.store.Rollback(tx) }()
+	if err := fn(tx); err != nil {
+		return err
+	}
+	if err := s.store.AppendAudit(tx, e); err != nil {
+		return fmt.Errorf("append audit event: %w", err)
+	}
+	if err := s.store.Commit(tx); err != nil {
+		return err
+	}
+	s.countEvent(e)
+	return nil
 }
 
 // auditEvent builds an audit event of the request r (which may be nil).

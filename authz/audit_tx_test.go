@@ -27,9 +27,9 @@ func (b brokenAudit) AppendAudit(ctx context.Context, e storage.AuditEvent) erro
 	return b.Store.AppendAudit(ctx, e)
 }
 
-// TestIssuanceAndAuditAreOneWrite checks that a code and the tokens are
-// committed together with their audit event: when the event cannot be
-// written, no code or token is issued, the client gets server_error, and
+// TestIssuanceAndAuditAreOneWrite checks that a code, the tokens and a
+// registration are committed together with their audit event: when the
+// event cannot be written, nothing is issued or registered, the client gets server_error, and
 // the database is unchanged, so the same request succeeds once the audit
 // log works again. (The issuance and its event share one transaction,
 // which is also what makes the flow one write per endpoint.)
@@ -82,6 +82,20 @@ func TestIssuanceAndAuditAreOneWrite(t *testing.T) {
 	h.unchanged(before)
 	if rr := h.post("/token", map[string][]string{"grant_type": {"refresh_token"}, "refresh_token": {r.RefreshToken}, "client_id": {h.public.ID}}, "", ""); rr.Status != 200 {
 		t.Errorf("the same refresh token once the audit log works: %d %q, want 200", rr.Status, rr.Error)
+	}
+
+	// A registration, likewise.
+	body := `{"client_name":"audited","redirect_uris":["http://127.0.0.1/callback"],"token_endpoint_auth_method":"none"}`
+	before = h.snapshot()
+	failing.Store(true)
+	reg := h.register(body, "application/json", "")
+	failing.Store(false)
+	if reg.Status != 500 || reg.Body["client_id"] != nil {
+		t.Errorf("registration with a broken audit log: %d %v, want 500 and no client", reg.Status, reg.Body)
+	}
+	h.unchanged(before)
+	if reg := h.register(body, "application/json", ""); reg.Status != 201 {
+		t.Errorf("the same registration once the audit log works: %d, want 201", reg.Status)
 	}
 }
 

@@ -1,6 +1,7 @@
 package authz
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"net/url"
@@ -266,33 +267,25 @@ func (s *Server) issueCode(w http.ResponseWriter, r *http.Request, ar fosite.Aut
 	for _, a := range ar.GetRequestedAudience() {
 		ar.GrantAudience(a)
 	}
-	// The code, its PKCE challenge and the audit event are one transaction:
-	// one write, and never a code without its event.
-	fail := func(op string, err error) {
-		s.logger(r).Error(op, "err", err)
-		s.authorizeError(w, r, ar, fosite.ErrServerError.WithWrap(err))
-	}
-	tx, err := s.store.BeginTx(ctx)
+	// The code (which carries its PKCE challenge) and the audit event are
+	// one transaction: one write, and never a code without its event.
+	e := s.auditEvent(r, AuditCodeIssued, u.ID, ar.GetClient().GetID(), "success", strings.Join(ar.GetGrantedScopes(), " "))
+	var resp fosite.AuthorizeResponder
+	err := s.withAudit(ctx, e, func(tx context.Context) (err error) {
+		resp, err = s.provider.NewAuthorizeResponse(tx, ar, newSession(u, ar.GetClient().GetID()))
+		return err
+	})
 	if err != nil {
-		fail("begin code transaction", err)
-		return
-	}
-	defer func() { _ = s.store.Rollback(tx) }()
-	resp, err := s.provider.NewAuthorizeResponse(tx, ar, newSession(u, ar.GetClient().GetID()))
-	if err != nil {
+		var rfc *fosite.RFC6749Error
+		if !errors.As(err, &rfc) {
+			err = fosite.ErrServerError.WithWrap(err)
+		}
+		if fosite.ErrorToRFC6749Error(err).CodeField >= 500 {
+			s.logger(r).Error("issue authorization code", "err", err)
+		}
 		s.authorizeError(w, r, ar, err)
 		return
 	}
-	e := s.auditEvent(r, AuditCodeIssued, u.ID, ar.GetClient().GetID(), "success", strings.Join(ar.GetGrantedScopes(), " "))
-	if err := s.store.AppendAudit(tx, e); err != nil {
-		fail("append audit event", err)
-		return
-	}
-	if err := s.store.Commit(tx); err != nil {
-		fail("commit authorization code", err)
-		return
-	}
-	s.countEvent(e)
 	resp.AddParameter("iss", s.issuer)
 	s.logger(r).Info("authorization code issued", "user_id", u.ID, "client_id", ar.GetClient().GetID())
 	s.provider.WriteAuthorizeResponse(ctx, w, ar, resp)

@@ -2,6 +2,7 @@ package authz
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/json"
 	"errors"
@@ -120,11 +121,11 @@ func (s *Server) register(w http.ResponseWriter, r *http.Request) {
 		s.jsonServerError(w, r, "register client", err)
 		return
 	}
-	if err := s.store.CreateClient(ctx, c); err != nil {
+	e := s.auditEvent(r, AuditClientRegistered, "", c.ID, "success", "dynamic registration: "+md.ClientName)
+	if err := s.withAudit(ctx, e, func(tx context.Context) error { return s.store.CreateClient(tx, c) }); err != nil {
 		s.jsonServerError(w, r, "store client", err)
 		return
 	}
-	s.audit(r, AuditClientRegistered, "", c.ID, "success", "dynamic registration: "+md.ClientName)
 	s.logger(r).Info("client registered", "client_id", c.ID, "client_name", md.ClientName,
 		"auth_method", md.TokenEndpointAuthMethod, "redirect_uris", strings.Join(md.RedirectURIs, " "))
 	w.Header().Set("Cache-Control", "no-store")

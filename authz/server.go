@@ -102,7 +102,9 @@ type Server struct {
 	dummyHash func() string
 	// verified caches access token verifications (verify.go).
 	verified tokenCache
-	limits   *limits
+	// clients caches client records (clientmemo.go).
+	clients clientCache
+	limits  *limits
 	// touched is when each client was last recorded as used (touchClient).
 	touchMu sync.Mutex
 	touched map[string]time.Time
