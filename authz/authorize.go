@@ -295,6 +295,10 @@ func (s *Server) issueCode(w http.ResponseWriter, r *http.Request, ar fosite.Aut
 func newSession(u storage.User, clientID string) *oauth2.JWTSession {
 	return &oauth2.JWTSession{
 		JWTClaims: &jwt.JWTClaims{
+			// Set here rather than left to fosite, which would draw a jti
+			// when signing and another each time the stored session is
+			// read: introspection would report a jti the token lacks.
+			JTI:     newJTI(),
 			Subject: u.ID,
 			Extra:   map[string]interface{}{"client_id": clientID},
 		},
@@ -303,6 +307,9 @@ func newSession(u storage.User, clientID string) *oauth2.JWTSession {
 		Username:  u.Username,
 	}
 }
+
+// newJTI returns a fresh JWT ID for an access token.
+func newJTI() string { return randomToken(16) }
 
 // authorizeError answers a failed authorization request. When the client
 // and redirect URI are known to be valid, the error goes back to the client

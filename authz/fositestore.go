@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"sync"
 	"time"
 
 	"github.com/ory/fosite"
@@ -49,13 +50,58 @@ type storedRequest struct {
 }
 
 func (f *fositeStore) BeginTX(ctx context.Context) (context.Context, error) {
-	return f.st.BeginTx(ctx)
+	tx, err := f.st.BeginTx(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return withTxGrants(tx), nil
+}
+
+// txGrantsKey is the context key of a transaction's txGrants.
+type txGrantsKey struct{}
+
+// txGrants lists the grants a transaction revokes or rotates. Their
+// cached verifications are dropped when the change is made and again
+// once it is committed: a verification that read the store between the
+// two would otherwise cache a token the commit revoked.
+type txGrants struct {
+	mu  sync.Mutex
+	ids []string
+}
+
+func withTxGrants(ctx context.Context) context.Context {
+	return context.WithValue(ctx, txGrantsKey{}, &txGrants{})
+}
+
+// dropGrant drops a grant's cached verifications now and, inside a
+// transaction, again after its commit (see dropCommitted).
+func (f *fositeStore) dropGrant(ctx context.Context, requestID string) {
+	f.srv.verified.dropGrant(requestID)
+	if g, ok := ctx.Value(txGrantsKey{}).(*txGrants); ok {
+		g.mu.Lock()
+		g.ids = append(g.ids, requestID)
+		g.mu.Unlock()
+	}
+}
+
+// dropCommitted drops, after a commit, the cached verifications of the
+// grants the transaction in ctx changed.
+func (s *Server) dropCommitted(ctx context.Context) {
+	if g, ok := ctx.Value(txGrantsKey{}).(*txGrants); ok {
+		g.mu.Lock()
+		defer g.mu.Unlock()
+		for _, id := range g.ids {
+			s.verified.dropGrant(id)
+		}
+		g.ids = nil
+	}
 }
 
 // Commit commits fosite's transaction. If the transaction issued tokens
 // and the request carries a pending audit event, the event is written in
 // it first.
 func (f *fositeStore) Commit(ctx context.Context) error {
+	defer f.srv.dropCommitted(ctx)
 	p := pendingAuditFrom(ctx)
 	if p == nil {
 		return f.st.Commit(ctx)
@@ -251,7 +297,7 @@ func (f *fositeStore) GetAccessTokenSession(ctx context.Context, sig string, _ f
 
 func (f *fositeStore) DeleteAccessTokenSession(ctx context.Context, sig string) error {
 	if t, err := f.st.GetToken(ctx, storage.KindAccess, sig); err == nil {
-		f.srv.verified.dropGrant(t.RequestID)
+		f.dropGrant(ctx, t.RequestID)
 	}
 	err := f.st.DeleteToken(ctx, storage.KindAccess, sig)
 	if errors.Is(err, storage.ErrNotFound) {
@@ -289,7 +335,7 @@ func (f *fositeStore) DeleteRefreshTokenSession(ctx context.Context, sig string)
 // with one token exactly one wins; the others get
 // fosite.ErrSerializationFailure.
 func (f *fositeStore) RotateRefreshToken(ctx context.Context, requestID, sig string) error {
-	f.srv.verified.dropGrant(requestID)
+	f.dropGrant(ctx, requestID)
 	err := f.st.RotateRefreshToken(ctx, requestID, sig)
 	switch {
 	case errors.Is(err, storage.ErrConflict):
@@ -302,14 +348,14 @@ func (f *fositeStore) RotateRefreshToken(ctx context.Context, requestID, sig str
 
 // RevokeRefreshToken deactivates every refresh token of a grant.
 func (f *fositeStore) RevokeRefreshToken(ctx context.Context, requestID string) error {
-	f.srv.verified.dropGrant(requestID)
+	f.dropGrant(ctx, requestID)
 	_, err := f.st.DeactivateGrant(ctx, storage.KindRefresh, requestID)
 	return err
 }
 
 // RevokeAccessToken deletes every access token of a grant.
 func (f *fositeStore) RevokeAccessToken(ctx context.Context, requestID string) error {
-	f.srv.verified.dropGrant(requestID)
+	f.dropGrant(ctx, requestID)
 	_, err := f.st.DeleteGrant(ctx, storage.KindAccess, requestID)
 	return err
 }

@@ -96,6 +96,7 @@ func (s *Server) deleteRegistration(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.verified.dropClient(c.ID)
+	defer s.verified.dropClient(c.ID) // and again once it is gone
 	defer s.clients.invalidate(c.ID)
 	if err := s.store.DeleteClient(r.Context(), c.ID); err != nil && !errors.Is(err, storage.ErrNotFound) {
 		s.jsonServerError(w, r, "delete client", err)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"mime"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -67,7 +68,7 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 		// fosite#774: the refresh flow reuses the first token's iat and jti.
 		if sess, ok := ar.GetSession().(*oauth2.JWTSession); ok && sess.JWTClaims != nil {
 			sess.JWTClaims.IssuedAt = time.Time{}
-			sess.JWTClaims.JTI = ""
+			sess.JWTClaims.JTI = newJTI()
 		}
 	}
 	clientID := ar.GetClient().GetID()
@@ -176,6 +177,7 @@ func (s *Server) revoke(w http.ResponseWriter, r *http.Request) {
 		s.jsonServerError(w, r, "begin revocation", err)
 		return
 	}
+	tx = withTxGrants(tx)
 	err = s.provider.NewRevocationRequest(tx, r)
 	if err != nil {
 		_ = s.store.Rollback(tx)
@@ -183,6 +185,7 @@ func (s *Server) revoke(w http.ResponseWriter, r *http.Request) {
 		s.jsonServerError(w, r, "commit revocation", cerr)
 		return
 	}
+	s.dropCommitted(tx)
 	if err != nil {
 		s.logger(r).Info("revocation refused", "error", fosite.ErrorToRFC6749Error(err).ErrorField)
 	} else {
@@ -195,11 +198,14 @@ func (s *Server) revoke(w http.ResponseWriter, r *http.Request) {
 // introspect serves RFC 7662 introspection. Only confidential clients,
 // authenticated with HTTP Basic, may introspect; fosite's alternative of
 // authenticating with any access token is refused, so that no bearer of
-// a token can probe other tokens.
+// a token can probe other tokens. An access token is checked like a
+// bearer at /mcp (VerifyAccessToken): a token verified before is answered
+// from memory, and revocation in this process drops it at once.
 func (s *Server) introspect(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	r.Body = http.MaxBytesReader(w, r.Body, maxTokenBody)
-	if _, _, ok := r.BasicAuth(); !ok {
+	id, secret, ok := r.BasicAuth()
+	if !ok {
 		writeOAuthError(w, r, fosite.ErrInvalidClient.WithHint("Introspection requires client authentication with HTTP Basic."))
 		return
 	}
@@ -207,17 +213,65 @@ func (s *Server) introspect(w http.ResponseWriter, r *http.Request) {
 		writeOAuthError(w, r, rfc)
 		return
 	}
-	ir, err := s.provider.NewIntrospectionRequest(ctx, r, &oauth2.JWTSession{})
-	if err != nil {
-		rfc := fosite.ErrorToRFC6749Error(err)
-		if rfc.ErrorField == "request_unauthorized" || rfc.ErrorField == "invalid_client" {
-			// fosite 401s with request_unauthorized; RFC 7662 §2.3 wants
-			// the client to be told its credentials failed.
-			writeOAuthError(w, r, fosite.ErrInvalidClient.WithHint("Client authentication failed."))
-			return
-		}
-		s.provider.WriteIntrospectionError(ctx, w, err)
+	if !s.introspectorAuthenticated(ctx, id, secret) {
+		// RFC 7662 §2.3: the client is told its credentials failed.
+		writeOAuthError(w, r, fosite.ErrInvalidClient.WithHint("Client authentication failed."))
 		return
 	}
-	s.provider.WriteIntrospectionResponse(ctx, w, ir)
+	token, hint := r.PostForm.Get("token"), r.PostForm.Get("token_type_hint")
+	if token == "" {
+		writeOAuthError(w, r, fosite.ErrInvalidRequest.WithHint("The token parameter is missing."))
+		return
+	}
+	inactive := &fosite.IntrospectionResponse{Active: false}
+	if hint == "" || hint == string(fosite.AccessToken) {
+		if _, ar, err := s.verifyAccessToken(ctx, token); err == nil {
+			if !grantedAll(ar, r.PostForm.Get("scope")) {
+				s.provider.WriteIntrospectionResponse(ctx, w, inactive)
+				return
+			}
+			s.provider.WriteIntrospectionResponse(ctx, w, &fosite.IntrospectionResponse{
+				Active: true, AccessRequester: ar, TokenUse: fosite.AccessToken, AccessTokenType: fosite.BearerAccessToken,
+			})
+			return
+		}
+	}
+	// A refresh token (or a hint fosite tries the other way round).
+	use, ar, err := s.provider.IntrospectToken(ctx, token, fosite.TokenUse(hint), &oauth2.JWTSession{},
+		strings.Fields(r.PostForm.Get("scope"))...)
+	if err != nil {
+		s.provider.WriteIntrospectionResponse(ctx, w, inactive)
+		return
+	}
+	resp := &fosite.IntrospectionResponse{Active: true, AccessRequester: ar, TokenUse: use}
+	if use == fosite.AccessToken {
+		resp.AccessTokenType = fosite.BearerAccessToken
+	}
+	s.provider.WriteIntrospectionResponse(ctx, w, resp)
+}
+
+// introspectorAuthenticated checks HTTP Basic credentials (form-encoded,
+// RFC 6749 §2.3.1) of a confidential client.
+func (s *Server) introspectorAuthenticated(ctx context.Context, id, secret string) bool {
+	clientID, err1 := url.QueryUnescape(id)
+	clientSecret, err2 := url.QueryUnescape(secret)
+	if err1 != nil || err2 != nil {
+		return false
+	}
+	c, err := s.getClient(ctx, clientID)
+	if err != nil || len(c.SecretHash) == 0 {
+		return false
+	}
+	return s.hasher.Compare(ctx, c.SecretHash, []byte(clientSecret)) == nil
+}
+
+// grantedAll reports whether a token was granted every scope in the
+// space-separated list (the optional scope parameter of introspection).
+func grantedAll(ar fosite.Requester, scopes string) bool {
+	for _, sc := range strings.Fields(scopes) {
+		if !slices.Contains(ar.GetGrantedScopes(), sc) {
+			return false
+		}
+	}
+	return true
 }

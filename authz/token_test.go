@@ -1,8 +1,12 @@
 package authz_test
 
 import (
+	"encoding/base64"
+	"encoding/json"
 	"net/http"
 	"net/url"
+	"reflect"
+	"strings"
 	"sync"
 	"testing"
 
@@ -190,5 +194,86 @@ func TestIntrospectionAndRevocation(t *testing.T) {
 	}
 	if h.introspectActive(tok.AccessToken) || h.introspectActive(tok.RefreshToken) {
 		t.Error("revoking the access token left the grant active")
+	}
+}
+
+// TestIntrospectionResponses checks what introspection says about each
+// kind of token, and that an access token gets the same answer whether it
+// is answered from the verification cache or through fosite (which a
+// refresh_token hint makes it try first).
+func TestIntrospectionResponses(t *testing.T) {
+	h := newHarness(t)
+	verifier := oauth2.GenerateVerifier()
+	tok := h.exchange(h.code(browser.New(h.base), h.authParams(verifier)), verifier, nil)
+	introspect := func(form url.Values) map[string]any {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodPost, h.base+"/introspect", strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.SetBasicAuth(h.conf.ID, h.secret)
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		var m map[string]any
+		if err := json.NewDecoder(res.Body).Decode(&m); err != nil || res.StatusCode != 200 {
+			t.Fatalf("introspect %v: status %d, %v", form, res.StatusCode, err)
+		}
+		if res.Header.Get("Cache-Control") != "no-store" {
+			t.Errorf("introspect: Cache-Control %q, want no-store", res.Header.Get("Cache-Control"))
+		}
+		return m
+	}
+	access := introspect(url.Values{"token": {tok.AccessToken}})
+	for k, want := range map[string]any{"active": true, "client_id": h.public.ID, "scope": "weather:read"} {
+		if access[k] != want {
+			t.Errorf("access token: %s = %v, want %v (%v)", k, access[k], want, access)
+		}
+	}
+	for _, k := range []string{"sub", "exp", "iat", "aud", "username"} {
+		if access[k] == nil {
+			t.Errorf("access token: no %s in %v", k, access)
+		}
+	}
+	var claims struct {
+		JTI string `json:"jti"`
+		Sub string `json:"sub"`
+	}
+	payload, err := base64.RawURLEncoding.DecodeString(strings.Split(tok.AccessToken, ".")[1])
+	if err != nil || json.Unmarshal(payload, &claims) != nil || claims.JTI == "" {
+		t.Fatalf("access token payload %q: %v", payload, err)
+	}
+	if access["jti"] != claims.JTI || access["sub"] != claims.Sub {
+		t.Errorf("introspection says jti %v sub %v; the token has jti %q sub %q", access["jti"], access["sub"], claims.JTI, claims.Sub)
+	}
+	again := introspect(url.Values{"token": {tok.AccessToken}})
+	viaFosite := introspect(url.Values{"token": {tok.AccessToken}, "token_type_hint": {"refresh_token"}})
+	for name, m := range map[string]map[string]any{"second time (cached)": again, "with a refresh_token hint": viaFosite} {
+		if !reflect.DeepEqual(m, access) {
+			t.Errorf("access token %s: %v, want %v", name, m, access)
+		}
+	}
+	refresh := introspect(url.Values{"token": {tok.RefreshToken}})
+	if refresh["active"] != true || refresh["client_id"] != h.public.ID || refresh["sub"] != access["sub"] {
+		t.Errorf("refresh token: %v", refresh)
+	}
+	for _, tc := range []struct {
+		name   string
+		form   url.Values
+		active bool
+	}{
+		{"granted scope", url.Values{"token": {tok.AccessToken}, "scope": {"weather:read"}}, true},
+		{"scope not granted", url.Values{"token": {tok.AccessToken}, "scope": {"weather:alerts"}}, false},
+		{"refresh token, scope not granted", url.Values{"token": {tok.RefreshToken}, "scope": {"weather:alerts"}}, false},
+		{"garbage", url.Values{"token": {"not-a-token"}}, false},
+		{"forged JWT", url.Values{"token": {"eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln"}}, false},
+		{"tampered access token", url.Values{"token": {tok.AccessToken[:len(tok.AccessToken)-4] + "AAAA"}}, false},
+	} {
+		if got := introspect(tc.form); got["active"] != tc.active {
+			t.Errorf("%s: %v, want active %t", tc.name, got, tc.active)
+		}
+	}
+	if r := h.post("/introspect", url.Values{"token_type_hint": {"access_token"}}, h.conf.ID, h.secret); r.Status != 400 || r.Error != "invalid_request" {
+		t.Errorf("no token: %d %q, want 400 invalid_request", r.Status, r.Error)
 	}
 }
