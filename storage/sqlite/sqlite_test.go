@@ -515,3 +515,40 @@ func TestEmptyHashRejected(t *testing.T) {
 		t.Errorf("ListInitialAccessTokens: got %d tokens, %v, want 0, nil", len(list), err)
 	}
 }
+
+// TestGarbageCollectInBatches sweeps more expired rows than one batch
+// holds, with live rows among them: every expired row goes, in several
+// transactions, and the count is their total.
+func TestGarbageCollectInBatches(t *testing.T) {
+	s := openFile(t, filepath.Join(t.TempDir(), "tenantless.db"))
+	defer closeStore(t, s)
+	ctx := t.Context()
+	now := time.Unix(1_800_000_000, 0).UTC()
+	expired := 2*gcBatch + 7
+	for i := range expired + 3 {
+		exp := now.Add(-time.Hour)
+		if i%(expired/3) == 0 && i/(expired/3) < 3 {
+			exp = now.Add(time.Hour) // three live rows spread through the table
+		}
+		if err := s.CreateToken(ctx, storage.Token{Kind: storage.KindAccess, Signature: fmt.Sprintf("sig-%05d", i),
+			RequestID: fmt.Sprintf("req-%05d", i), ClientID: "c", Subject: "u", RequestedAt: now.Add(-2 * time.Hour),
+			ExpiresAt: exp, Active: true}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := s.GarbageCollect(ctx, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Tokens != int64(expired) {
+		t.Errorf("GarbageCollect removed %d token rows, want %d", got.Tokens, expired)
+	}
+	var left int
+	if err := s.r.QueryRowContext(ctx, `SELECT count(*) FROM tokens WHERE expires_at > ?`, now.Unix()).Scan(&left); err != nil || left != 3 {
+		t.Errorf("live rows left: %d (%v), want 3", left, err)
+	}
+	var total int
+	if err := s.r.QueryRowContext(ctx, `SELECT count(*) FROM tokens`).Scan(&total); err != nil || total != 3 {
+		t.Errorf("rows left: %d (%v), want only the 3 live ones", total, err)
+	}
+}
