@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -100,6 +101,8 @@ type Server struct {
 	// dummyHash is verified against when a username is unknown, so that
 	// an unknown user costs as much time as a wrong password.
 	dummyHash func() string
+	// passwordSlots bounds how many password checks run at once.
+	passwordSlots chan struct{}
 	// verified caches access token verifications (verify.go).
 	verified tokenCache
 	// clients caches client records (clientmemo.go).
@@ -165,6 +168,7 @@ func New(ctx context.Context, c Config) (*Server, error) {
 	if s.now == nil {
 		s.now = time.Now
 	}
+	s.passwordSlots = make(chan struct{}, runtime.GOMAXPROCS(0))
 	s.dummyHash = sync.OnceValue(func() string {
 		h, _ := HashPassword("not-a-real-password-" + randomToken(8))
 		return h

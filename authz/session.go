@@ -140,16 +140,24 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	u, err := s.store.GetUserByUsername(r.Context(), username)
-	ok := false
-	switch {
-	case err == nil:
-		ok = VerifyPassword(u.PasswordHash, password)
-	case errors.Is(err, storage.ErrNotFound):
-		VerifyPassword(s.dummyHash(), password)
-	default:
+	if err != nil && !errors.Is(err, storage.ErrNotFound) {
 		s.serverError(w, r, "load user", err)
 		return
 	}
+	hash := u.PasswordHash
+	if err != nil {
+		hash = s.dummyHash()
+	}
+	// Each check holds argonMemory (19 MiB) while it runs; checks wait for
+	// one of GOMAXPROCS slots, so that many sign-ins at once cost queueing,
+	// not memory (16 at once held 300 MiB before).
+	select {
+	case s.passwordSlots <- struct{}{}:
+	case <-r.Context().Done():
+		return
+	}
+	ok := VerifyPassword(hash, password) && err == nil
+	<-s.passwordSlots
 	if !ok {
 		if !s.limits.cfg.Off {
 			s.limits.loginAccount.allow(account)
