@@ -51,6 +51,10 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
 		s.cimdErrorPage(w, r, err)
 		return
 	}
+	if !s.enter(r) {
+		return
+	}
+	defer s.leave()
 	r = r.WithContext(withClientMemo(ctx))
 	ctx = r.Context()
 	ar, err := s.provider.NewAuthorizeRequest(ctx, r)

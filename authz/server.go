@@ -103,6 +103,8 @@ type Server struct {
 	dummyHash func() string
 	// passwordSlots bounds how many password checks run at once.
 	passwordSlots chan struct{}
+	// slots bounds how many OAuth requests run at once (admission.go).
+	slots chan struct{}
 	// verified caches access token verifications (verify.go).
 	verified tokenCache
 	// clients caches client records (clientmemo.go).
@@ -169,6 +171,7 @@ func New(ctx context.Context, c Config) (*Server, error) {
 		s.now = time.Now
 	}
 	s.passwordSlots = make(chan struct{}, runtime.GOMAXPROCS(0))
+	s.slots = make(chan struct{}, 2*runtime.GOMAXPROCS(0))
 	s.dummyHash = sync.OnceValue(func() string {
 		h, _ := HashPassword("not-a-real-password-" + randomToken(8))
 		return h
@@ -252,9 +255,9 @@ func (s *Server) Mount(mux *http.ServeMux) {
 		mux.Handle(path, otherMethods(allow))
 	}
 	api("/token", map[string]http.HandlerFunc{"POST": s.token})
-	api("/revoke", map[string]http.HandlerFunc{"POST": s.revoke})
-	api("/introspect", map[string]http.HandlerFunc{"POST": s.introspect})
-	api("/register", map[string]http.HandlerFunc{"POST": s.register})
+	api("/revoke", map[string]http.HandlerFunc{"POST": s.admit(s.revoke)})
+	api("/introspect", map[string]http.HandlerFunc{"POST": s.admit(s.introspect)})
+	api("/register", map[string]http.HandlerFunc{"POST": s.admit(s.register)})
 	api("/register/{client_id}", map[string]http.HandlerFunc{
 		"GET": s.readRegistration, "PUT": s.updateRegistration, "DELETE": s.deleteRegistration,
 	})

@@ -44,6 +44,10 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 		writeOAuthError(w, r, cimdTokenError(err))
 		return
 	}
+	if !s.enter(r) {
+		return
+	}
+	defer s.leave()
 	r = r.WithContext(withClientMemo(ctx))
 	ctx = r.Context()
 	ar, err := s.provider.NewAccessRequest(ctx, r, &oauth2.JWTSession{})
