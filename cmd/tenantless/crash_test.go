@@ -12,7 +12,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -634,17 +633,6 @@ func runBinary(t *testing.T, bin string, args ...string) string {
 		t.Fatalf("tenantless %s: %v: %s", strings.Join(args, " "), err, stderr.String())
 	}
 	return string(out)
-}
-
-func freePort(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	_, port, _ := net.SplitHostPort(ln.Addr().String())
-	return port
 }
 
 // binaryServer is a running "tenantless serve" child process.

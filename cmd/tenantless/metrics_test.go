@@ -12,12 +12,7 @@ import (
 // TestHealthAndMetrics checks /healthz, /readyz and the Prometheus
 // metrics on their separate listener.
 func TestHealthAndMetrics(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	metricsAddr := ln.Addr().String()
-	ln.Close()
+	metricsAddr := "127.0.0.1:" + freePort(t)
 	db := filepath.Join(t.TempDir(), "tenantless.db")
 	srv := startServer(t, db, "--weather", "offline", "--metrics-addr", metricsAddr)
 	get := func(u string) (int, string) {
@@ -68,12 +63,7 @@ func TestHealthAndMetrics(t *testing.T) {
 // TestPprof checks that --pprof serves the profiler on the metrics
 // listener only, and that it needs --metrics-addr.
 func TestPprof(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	metricsAddr := ln.Addr().String()
-	ln.Close()
+	metricsAddr := "127.0.0.1:" + freePort(t)
 	srv := startServer(t, filepath.Join(t.TempDir(), "tenantless.db"), "--weather", "offline", "--metrics-addr", metricsAddr, "--pprof")
 	for u, want := range map[string]int{
 		"http://" + metricsAddr + "/debug/pprof/":                  200,
@@ -96,4 +86,16 @@ func TestPprof(t *testing.T) {
 	if code != 2 || !strings.Contains(stderr.String(), "--metrics-addr") {
 		t.Errorf("serve --pprof without --metrics-addr: exit %d, stderr %q; want 2 and a hint naming --metrics-addr", code, stderr.String())
 	}
+}
+
+// freePort returns a loopback port that was free a moment ago.
+func freePort(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	return port
 }
