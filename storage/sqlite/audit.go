@@ -109,7 +109,7 @@ func (s *Store) PruneAudit(ctx context.Context, before time.Time) (int64, error)
 	// connection (and with it token issuance) for long.
 	var total int64
 	for {
-		n, err := s.pruneAuditBatch(ctx, s.w, before, pruneBatch)
+		n, err := s.pruneAuditBatch(ctx, lockedWriter{s}, before, pruneBatch)
 		total += n
 		if err != nil || n < pruneBatch {
 			return total, err

@@ -64,7 +64,7 @@ func (s *Store) GarbageCollect(ctx context.Context, now time.Time) (storage.GCRe
 			if err := ctx.Err(); err != nil {
 				return r, wrap("garbage collect", err)
 			}
-			n, err := execCount(ctx, s.wc, query, args...)
+			n, err := execCount(ctx, lockedWriter{s}, query, args...)
 			*st.n += n
 			if err != nil {
 				return r, wrap("garbage collect", err)

@@ -16,52 +16,18 @@ const maxCachedStatements = 256
 // authorization flow showed a fifth of the server's CPU in SQLite's
 // parser); a prepared statement is compiled once per connection and reused.
 // database/sql prepares a cached statement lazily on each connection that
-// runs it and re-prepares it if the connection is replaced.
+// runs it and re-prepares it if the connection is replaced. The writer's
+// cache is used only under the writer lock (tx.go), which is also when its
+// single connection is free to prepare on.
 type stmtCache struct {
-	db      *sql.DB
-	mu      sync.RWMutex
-	m       map[string]*sql.Stmt
-	pending map[string]bool // queries being prepared in the background
-	closed  bool
+	db     *sql.DB
+	mu     sync.RWMutex
+	m      map[string]*sql.Stmt
+	closed bool
 }
 
 func newStmtCache(db *sql.DB) *stmtCache {
-	return &stmtCache{db: db, m: make(map[string]*sql.Stmt), pending: make(map[string]bool)}
-}
-
-// lookup returns the cached statement for query without preparing it; if
-// there is none, it starts preparing it in the background and returns nil.
-// A transaction uses it: it holds the writer pool's only connection, so
-// preparing on the pool would wait for the transaction itself. The
-// background preparation gets the connection when the transaction ends.
-func (c *stmtCache) lookup(query string) *sql.Stmt {
-	c.mu.RLock()
-	st, closed := c.m[query], c.closed
-	c.mu.RUnlock()
-	if closed {
-		return nil
-	}
-	if st != nil {
-		return st
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.closed {
-		return nil
-	}
-	if c.pending[query] || len(c.m)+len(c.pending) >= maxCachedStatements {
-		return c.m[query]
-	}
-	c.pending[query] = true
-	go func() {
-		// An error (the store closing, a query that does not compile) leaves
-		// the query uncached; the caller already ran it unprepared.
-		_, _ = c.get(context.Background(), query)
-		c.mu.Lock()
-		delete(c.pending, query)
-		c.mu.Unlock()
-	}()
-	return nil
+	return &stmtCache{db: db, m: make(map[string]*sql.Stmt)}
 }
 
 // get returns the prepared statement for query, preparing it the first
@@ -78,8 +44,8 @@ func (c *stmtCache) get(ctx context.Context, query string) (*sql.Stmt, error) {
 	if ok || full {
 		return st, nil
 	}
-	// Prepare without the lock: preparing on the writer pool waits for its
-	// connection, and the transaction holding it may need the cache.
+	// Prepare without the cache's lock, so that reads of the cache never
+	// wait for a connection.
 	st, err := c.db.PrepareContext(ctx, query)
 	if err != nil {
 		return nil, err
@@ -160,45 +126,6 @@ func (c *stmtCache) QueryRowContext(ctx context.Context, query string, args ...a
 		return c.db.QueryRowContext(ctx, query, args...)
 	}
 	return st.QueryRowContext(ctx, args...)
-}
-
-// cachedTx runs a transaction's queries with the writer pool's cached
-// statements: database/sql reuses a statement already prepared on the
-// transaction's connection, which for the single writer connection is
-// every statement after its first use.
-type cachedTx struct {
-	tx    *sql.Tx
-	cache *stmtCache
-}
-
-// ExecContext runs query in the transaction.
-func (t cachedTx) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
-	ctx = statementContext(ctx)
-	st := t.cache.lookup(query)
-	if st == nil {
-		return t.tx.ExecContext(ctx, query, args...)
-	}
-	return t.tx.StmtContext(ctx, st).ExecContext(ctx, args...)
-}
-
-// QueryContext runs query in the transaction.
-func (t cachedTx) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
-	ctx = statementContext(ctx)
-	st := t.cache.lookup(query)
-	if st == nil {
-		return t.tx.QueryContext(ctx, query, args...)
-	}
-	return t.tx.StmtContext(ctx, st).QueryContext(ctx, args...)
-}
-
-// QueryRowContext runs query in the transaction.
-func (t cachedTx) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
-	ctx = statementContext(ctx)
-	st := t.cache.lookup(query)
-	if st == nil {
-		return t.tx.QueryRowContext(ctx, query, args...)
-	}
-	return t.tx.StmtContext(ctx, st).QueryRowContext(ctx, args...)
 }
 
 // statementContext is the context a statement runs with: ctx without its

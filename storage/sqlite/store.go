@@ -51,7 +51,9 @@ type Store struct {
 	// connection closes. Nil for files.
 	pin *sql.Conn
 	// wc and rc hold the prepared statements of w and r.
-	wc, rc    *stmtCache
+	wc, rc *stmtCache
+	// wlock is held by whoever uses the writer connection (tx.go).
+	wlock     chan struct{}
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -142,6 +144,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		return fail(err)
 	}
 	s.wc, s.rc = newStmtCache(s.w), newStmtCache(s.r)
+	s.wlock = make(chan struct{}, 1)
 	return s, nil
 }
 
