@@ -99,22 +99,15 @@ class Tail {
 }
 
 /**
- * Starts `tenantless serve` on a free port with a fresh database and waits
- * until its authorization server metadata answers 200.
+ * Runs a child process whose output is kept (the last tailLines lines),
+ * and waits until readyURL answers 200. The returned handle has the tail
+ * (output), and stop(), which ends the process (SIGTERM, then SIGKILL after
+ * 5 s) and removes dir. If the process exits or readyURL does not answer
+ * within timeout, the process is stopped and the error carries the tail.
  */
-export async function startServer({ args = [], name = 'tenantless' } = {}) {
-  const port = await freePort();
-  const dir = mkdtempSync(join(tmpdir(), 'tenantless-e2e-'));
-  const issuer = `http://localhost:${port}`;
-  const output = new Tail(5000);
-  const child = spawn(
-    serverBinary,
-    ['serve', '--addr', `127.0.0.1:${port}`, '--db', join(dir, 't.db'), '--weather', 'offline', ...args],
-    {
-      env: { ...process.env, TENANTLESS_ADMIN_PASSWORD: adminPassword },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
-  );
+export async function startProcess({ name, command, args, env, cwd, dir, readyURL, timeout, interval, tailLines = 200 }) {
+  const output = new Tail(tailLines);
+  const child = spawn(command, args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
   let exited = null;
   const exit = new Promise((ok) =>
     child.on('exit', (code, signal) => {
@@ -122,15 +115,10 @@ export async function startServer({ args = [], name = 'tenantless' } = {}) {
       ok(exited);
     }),
   );
-  child.on('error', (err) => output.push(`spawn ${serverBinary}: ${err.message}\n`));
+  child.on('error', (err) => output.push(`spawn ${command}: ${err.message}\n`));
   child.stdout.setEncoding('utf8').on('data', (d) => output.push(d));
   child.stderr.setEncoding('utf8').on('data', (d) => output.push(d));
-
-  const server = {
-    name,
-    port,
-    issuer,
-    mcpURL: `${issuer}/mcp`,
+  const proc = {
     output,
     async stop() {
       if (!exited) {
@@ -144,21 +132,43 @@ export async function startServer({ args = [], name = 'tenantless' } = {}) {
   };
   try {
     await waitFor(
-      `${issuer}/.well-known/oauth-authorization-server to answer 200`,
+      `${readyURL} to answer 200`,
       async () => {
-        if (exited) throw new Error(`server exited (${JSON.stringify(exited)})`);
-        const res = await fetch(`${issuer}/.well-known/oauth-authorization-server`);
+        if (exited) throw new Error(`${name} exited (${JSON.stringify(exited)})`);
+        const res = await fetch(readyURL);
         await res.body?.cancel();
         return res.status === 200;
       },
-      { timeout: 30_000, interval: 50 },
+      { timeout, interval },
     );
   } catch (err) {
-    await server.stop();
+    await proc.stop();
     err.message += `\n--- ${name} output (tail) ---\n${output.text()}`;
     throw err;
   }
-  return server;
+  return proc;
+}
+
+/**
+ * Starts `tenantless serve` on a free port with a fresh database and waits
+ * until its authorization server metadata answers 200.
+ */
+export async function startServer({ args = [], name = 'tenantless' } = {}) {
+  const port = await freePort();
+  const dir = mkdtempSync(join(tmpdir(), 'tenantless-e2e-'));
+  const issuer = `http://localhost:${port}`;
+  const proc = await startProcess({
+    name,
+    command: serverBinary,
+    args: ['serve', '--addr', `127.0.0.1:${port}`, '--db', join(dir, 't.db'), '--weather', 'offline', ...args],
+    env: { ...process.env, TENANTLESS_ADMIN_PASSWORD: adminPassword },
+    dir,
+    readyURL: `${issuer}/.well-known/oauth-authorization-server`,
+    timeout: 30_000,
+    interval: 50,
+    tailLines: 5000,
+  });
+  return { name, port, issuer, mcpURL: `${issuer}/mcp`, output: proc.output, stop: proc.stop };
 }
 
 function isLoopback(url) {

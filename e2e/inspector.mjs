@@ -20,14 +20,13 @@
 //     default seed (which points at servers on the internet).
 //   - The OAuth callback is <UI origin>/oauth/callback.
 
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-import { freePort, nodeBinary, waitFor } from './harness.mjs';
+import { freePort, nodeBinary, startProcess, waitFor } from './harness.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const launcher = join(here, 'node_modules', '@modelcontextprotocol', 'inspector', 'clients', 'launcher', 'build', 'index.js');
@@ -39,8 +38,11 @@ export async function startInspector() {
   const catalog = join(dir, 'catalog.json');
   writeFileSync(catalog, JSON.stringify({ mcpServers: {} }));
   const token = randomBytes(16).toString('hex');
-  const lines = [];
-  const child = spawn(nodeBinary, [launcher, '--web', '--catalog', catalog], {
+  const origin = `http://127.0.0.1:${port}`;
+  const proc = await startProcess({
+    name: 'inspector',
+    command: nodeBinary,
+    args: [launcher, '--web', '--catalog', catalog],
     cwd: dir,
     env: {
       ...process.env,
@@ -54,56 +56,19 @@ export async function startInspector() {
       MCP_INSPECTOR_SECRET_STORE: 'memory',
       MCP_INSPECTOR_API_TOKEN: token,
     },
-    stdio: ['ignore', 'pipe', 'pipe'],
+    dir,
+    readyURL: origin,
+    timeout: 60_000,
+    interval: 100,
   });
-  let exited = null;
-  const exit = new Promise((ok) =>
-    child.on('exit', (code, signal) => {
-      exited = { code, signal };
-      ok(exited);
-    }),
-  );
-  const keep = (d) => {
-    lines.push(...d.split('\n').filter(Boolean));
-    if (lines.length > 200) lines.splice(0, lines.length - 200);
-  };
-  child.stdout.setEncoding('utf8').on('data', keep);
-  child.stderr.setEncoding('utf8').on('data', keep);
-
-  const origin = `http://127.0.0.1:${port}`;
-  const inspector = {
+  return {
     origin,
     /** The URL a person opens: it carries the backend token. */
     url: `${origin}/?MCP_INSPECTOR_API_TOKEN=${token}`,
     callbackURL: `${origin}/oauth/callback`,
-    output: (n = 40) => lines.slice(-n).join('\n'),
-    async stop() {
-      if (!exited) {
-        child.kill('SIGTERM');
-        const killer = setTimeout(() => child.kill('SIGKILL'), 5_000);
-        await exit;
-        clearTimeout(killer);
-      }
-      rmSync(dir, { recursive: true, force: true });
-    },
+    output: (n = 40) => proc.output.text(n),
+    stop: proc.stop,
   };
-  try {
-    await waitFor(
-      `MCP Inspector at ${origin} to answer 200`,
-      async () => {
-        if (exited) throw new Error(`inspector exited (${JSON.stringify(exited)})`);
-        const res = await fetch(origin);
-        await res.body?.cancel();
-        return res.status === 200;
-      },
-      { timeout: 60_000, interval: 100 },
-    );
-  } catch (err) {
-    await inspector.stop();
-    err.message += `\n--- inspector output (tail) ---\n${inspector.output()}`;
-    throw err;
-  }
-  return inspector;
 }
 
 /** Adds a Streamable HTTP server through "Add Servers → Add manually". */
