@@ -91,12 +91,7 @@ func formatPageTime(t time.Time) string {
 // revokeApp deletes the user's consent for a client and revokes every
 // token of their grants, so the application's next call fails at once.
 func (s *Server) revokeApp(w http.ResponseWriter, r *http.Request) {
-	if err := r.ParseForm(); err != nil {
-		s.badForm(w, r)
-		return
-	}
-	if !s.checkCSRF(r) {
-		s.staleForm(w, r)
+	if !s.postedForm(w, r) {
 		return
 	}
 	u, ok := s.currentUser(r)

@@ -101,6 +101,21 @@ func (s *Server) csrfFor(cookie string) string {
 	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
 }
 
+// postedForm parses a posted page form and checks its CSRF token. If
+// either fails it answers (a bad request page, or the stale-form page) and
+// returns false.
+func (s *Server) postedForm(w http.ResponseWriter, r *http.Request) bool {
+	if err := r.ParseForm(); err != nil {
+		s.badForm(w, r)
+		return false
+	}
+	if !s.checkCSRF(r) {
+		s.staleForm(w, r)
+		return false
+	}
+	return true
+}
+
 // checkCSRF reports whether the posted csrf_token matches the CSRF cookie.
 func (s *Server) checkCSRF(r *http.Request) bool {
 	c, err := r.Cookie(csrfCookie)
@@ -113,15 +128,10 @@ func (s *Server) checkCSRF(r *http.Request) bool {
 
 // login checks a username and password and starts a session.
 func (s *Server) login(w http.ResponseWriter, r *http.Request) {
-	if err := r.ParseForm(); err != nil {
-		s.badForm(w, r)
+	if !s.postedForm(w, r) {
 		return
 	}
 	next := safeNext(r.PostForm.Get("next"))
-	if !s.checkCSRF(r) {
-		s.staleForm(w, r)
-		return
-	}
 	username := strings.TrimSpace(r.PostForm.Get("username"))
 	password := r.PostForm.Get("password")
 	if ok, wait := s.limits.byAddress(s.limits.loginAddress, r); !ok {
@@ -192,12 +202,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 
 // logout ends the session.
 func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
-	if err := r.ParseForm(); err != nil {
-		s.badForm(w, r)
-		return
-	}
-	if !s.checkCSRF(r) {
-		s.staleForm(w, r)
+	if !s.postedForm(w, r) {
 		return
 	}
 	if c, err := r.Cookie(sessionCookie); err == nil && c.Value != "" && len(c.Value) <= 128 {
