@@ -86,12 +86,12 @@ type pendingAuditKey struct{}
 // fosite's token transaction (see fositeStore.Commit) so that tokens and
 // their audit row are committed together, in one write: a token is never
 // issued without its event, nor an event recorded for tokens that were
-// rolled back.
+// rolled back. It rides on the context of NewAccessResponse only, where
+// the one transaction fosite commits is the one that issues the tokens.
 type pendingAudit struct {
 	mu      sync.Mutex
 	event   storage.AuditEvent
-	issued  bool // the transaction created an access token
-	written bool // the event was committed
+	written bool
 }
 
 func withPendingAudit(ctx context.Context, p *pendingAudit) context.Context {

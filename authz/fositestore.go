@@ -54,7 +54,7 @@ func (f *fositeStore) BeginTX(ctx context.Context) (context.Context, error) {
 	if err != nil {
 		return nil, err
 	}
-	return withTxGrants(tx), nil
+	return context.WithValue(tx, txGrantsKey{}, &txGrants{}), nil
 }
 
 // txGrantsKey is the context key of a transaction's txGrants.
@@ -67,10 +67,6 @@ type txGrantsKey struct{}
 type txGrants struct {
 	mu  sync.Mutex
 	ids []string
-}
-
-func withTxGrants(ctx context.Context) context.Context {
-	return context.WithValue(ctx, txGrantsKey{}, &txGrants{})
 }
 
 // dropGrant drops a grant's cached verifications now and, inside a
@@ -86,30 +82,28 @@ func (f *fositeStore) dropGrant(ctx context.Context, requestID string) {
 
 // dropCommitted drops, after a commit, the cached verifications of the
 // grants the transaction in ctx changed.
-func (s *Server) dropCommitted(ctx context.Context) {
+func (f *fositeStore) dropCommitted(ctx context.Context) {
 	if g, ok := ctx.Value(txGrantsKey{}).(*txGrants); ok {
 		g.mu.Lock()
 		defer g.mu.Unlock()
 		for _, id := range g.ids {
-			s.verified.dropGrant(id)
+			f.srv.verified.dropGrant(id)
 		}
 		g.ids = nil
 	}
 }
 
-// Commit commits fosite's transaction. If the transaction issued tokens
-// and the request carries a pending audit event, the event is written in
-// it first.
+// Commit commits fosite's transaction. If the request carries a pending
+// audit event (the token issuance's), the event is written in it first.
 func (f *fositeStore) Commit(ctx context.Context) error {
-	defer f.srv.dropCommitted(ctx)
+	defer f.dropCommitted(ctx)
 	p := pendingAuditFrom(ctx)
 	if p == nil {
 		return f.st.Commit(ctx)
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	write := p.issued && !p.written
-	if write {
+	if !p.written {
 		if err := f.st.AppendAudit(ctx, p.event); err != nil {
 			_ = f.st.Rollback(ctx)
 			return fmt.Errorf("append audit event: %w", err)
@@ -118,7 +112,7 @@ func (f *fositeStore) Commit(ctx context.Context) error {
 	if err := f.st.Commit(ctx); err != nil {
 		return err
 	}
-	p.written = p.written || write
+	p.written = true
 	return nil
 }
 
@@ -279,15 +273,7 @@ func (f *fositeStore) GetPKCERequestSession(ctx context.Context, sig string, _ f
 func (f *fositeStore) DeletePKCERequestSession(context.Context, string) error { return nil }
 
 func (f *fositeStore) CreateAccessTokenSession(ctx context.Context, sig string, r fosite.Requester) error {
-	if err := f.create(ctx, storage.KindAccess, sig, "", r, expiry(r, fosite.AccessToken)); err != nil {
-		return err
-	}
-	if p := pendingAuditFrom(ctx); p != nil {
-		p.mu.Lock()
-		p.issued = true
-		p.mu.Unlock()
-	}
-	return nil
+	return f.create(ctx, storage.KindAccess, sig, "", r, expiry(r, fosite.AccessToken))
 }
 
 func (f *fositeStore) GetAccessTokenSession(ctx context.Context, sig string, _ fosite.Session) (fosite.Requester, error) {

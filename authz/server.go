@@ -107,7 +107,9 @@ type Server struct {
 	slots chan struct{}
 	// verified caches access token verifications (verify.go).
 	verified tokenCache
-	// clients caches client records (clientmemo.go).
+	// fstore is the storage fosite's handlers use.
+	fstore *fositeStore
+	// clients caches client records (clientcache.go).
 	clients clientCache
 	limits  *limits
 	// touched is when each client was last recorded as used (touchClient).
@@ -221,7 +223,8 @@ func New(ctx context.Context, c Config) (*Server, error) {
 		HMACSHAStrategy: compose.NewOAuth2HMACStrategy(s.cfg),
 		Config:          s.cfg,
 	}
-	s.provider = compose.Compose(s.cfg, &fositeStore{st: c.Store, srv: s}, strategy,
+	s.fstore = &fositeStore{st: c.Store, srv: s}
+	s.provider = compose.Compose(s.cfg, s.fstore, strategy,
 		compose.OAuth2AuthorizeExplicitFactory, // must precede PKCE
 		compose.OAuth2PKCEFactory,
 		compose.OAuth2RefreshTokenGrantFactory,

@@ -90,15 +90,6 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 	s.logger(r).Info("token issued", "client_id", clientID, "grant_type", strings.Join(ar.GetGrantTypes(), " "),
 		"user_id", ar.GetSession().GetSubject())
 	s.countEvent(pending.event)
-	pending.mu.Lock()
-	written := pending.written
-	pending.mu.Unlock()
-	if !written {
-		// fosite issued the tokens outside a transaction of ours.
-		if err := s.store.AppendAudit(context.WithoutCancel(ctx), pending.event); err != nil {
-			s.logger(r).Error("append audit event", "type", typ, "err", err)
-		}
-	}
 	s.provider.WriteAccessResponse(ctx, w, ar, resp)
 	// After the answer is written, so a client never waits on (or loses
 	// its committed rotation to) this extra write; at most once a minute
@@ -176,20 +167,20 @@ func (s *Server) revoke(w http.ResponseWriter, r *http.Request) {
 	}
 	// fosite revokes the refresh and the access tokens in two writes; one
 	// transaction makes the revocation all or nothing.
-	tx, err := s.store.BeginTx(ctx)
+	// (Through fositeStore, whose Commit also drops the revoked grants'
+	// cached verifications once the revocation is committed.)
+	tx, err := s.fstore.BeginTX(ctx)
 	if err != nil {
 		s.jsonServerError(w, r, "begin revocation", err)
 		return
 	}
-	tx = withTxGrants(tx)
 	err = s.provider.NewRevocationRequest(tx, r)
 	if err != nil {
-		_ = s.store.Rollback(tx)
-	} else if cerr := s.store.Commit(tx); cerr != nil {
+		_ = s.fstore.Rollback(tx)
+	} else if cerr := s.fstore.Commit(tx); cerr != nil {
 		s.jsonServerError(w, r, "commit revocation", cerr)
 		return
 	}
-	s.dropCommitted(tx)
 	if err != nil {
 		s.logger(r).Info("revocation refused", "error", fosite.ErrorToRFC6749Error(err).ErrorField)
 	} else {
