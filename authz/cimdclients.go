@@ -63,10 +63,10 @@ func (s *Server) ensureCIMDClient(r *http.Request, clientID string, requireFresh
 	rec := CIMDClient(doc, s.now())
 	if stored.ID != "" {
 		rec.CreatedAt, rec.LastUsedAt = stored.CreatedAt, stored.LastUsedAt
-		defer s.clients.invalidate(rec.ID)
+		defer s.clients.drop(rec.ID)
 		return s.store.UpdateClient(ctx, rec)
 	}
-	defer s.clients.invalidate(rec.ID)
+	defer s.clients.drop(rec.ID)
 	if err := s.store.CreateClient(ctx, rec); errors.Is(err, storage.ErrConflict) {
 		return s.store.UpdateClient(ctx, rec) // a concurrent request stored it first
 	} else if err != nil {

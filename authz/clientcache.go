@@ -3,7 +3,6 @@ package authz
 import (
 	"context"
 	"sync"
-	"time"
 
 	"github.com/tenantless/tenantless/storage"
 )
@@ -14,7 +13,7 @@ import (
 // Two layers answer most of them from memory:
 //
 //   - clientMemo, per request: every read in one request sees one record;
-//   - clientCache, per server: a record read in the last recheckAfter is
+//   - Server.clients, per server: a record read in the last recheckAfter is
 //     reused. This server's own changes to a client (registration
 //     management, metadata documents, the sweep) take effect at once;
 //     changes by another process on the same database, such as
@@ -36,54 +35,6 @@ func withClientMemo(ctx context.Context) context.Context {
 	return context.WithValue(ctx, clientMemoKey{}, &clientMemo{m: make(map[string]storage.Client, 1)})
 }
 
-// maxCachedClients bounds the client cache; when full it starts over.
-const maxCachedClients = 10000
-
-// clientCache remembers client records by ID for recheckAfter. A
-// generation counter, bumped by every invalidation, keeps a read that
-// raced with a change from caching the record from before it.
-type clientCache struct {
-	mu      sync.Mutex
-	gen     uint64
-	entries map[string]cachedClient
-}
-
-type cachedClient struct {
-	c     storage.Client
-	until time.Time
-}
-
-func (cc *clientCache) get(id string, now time.Time) (storage.Client, uint64, bool) {
-	cc.mu.Lock()
-	defer cc.mu.Unlock()
-	e, ok := cc.entries[id]
-	if ok && now.Before(e.until) {
-		return e.c, cc.gen, true
-	}
-	return storage.Client{}, cc.gen, false
-}
-
-// put caches c if nothing was invalidated since get returned gen.
-func (cc *clientCache) put(c storage.Client, gen uint64, now time.Time) {
-	cc.mu.Lock()
-	defer cc.mu.Unlock()
-	if gen != cc.gen {
-		return
-	}
-	if cc.entries == nil || len(cc.entries) >= maxCachedClients {
-		cc.entries = make(map[string]cachedClient)
-	}
-	cc.entries[c.ID] = cachedClient{c: c, until: now.Add(recheckAfter)}
-}
-
-// invalidate forgets a client after this server changed or removed it.
-func (cc *clientCache) invalidate(id string) {
-	cc.mu.Lock()
-	defer cc.mu.Unlock()
-	cc.gen++
-	delete(cc.entries, id)
-}
-
 // getClient reads a client record through the request's memo (if ctx
 // has one) and the server's cache.
 func (s *Server) getClient(ctx context.Context, id string) (storage.Client, error) {
@@ -103,7 +54,7 @@ func (s *Server) getClient(ctx context.Context, id string) (storage.Client, erro
 		if c, err = s.store.GetClient(ctx, id); err != nil {
 			return c, err
 		}
-		s.clients.put(c, gen, now)
+		s.clients.put(id, c, gen, now.Add(recheckAfter), now)
 	}
 	if memo != nil {
 		memo.mu.Lock()

@@ -78,7 +78,7 @@ func (s *Server) updateRegistration(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c.UpdatedAt = s.now().UTC().Truncate(time.Second)
-	defer s.clients.invalidate(c.ID)
+	defer s.clients.drop(c.ID)
 	if err := s.store.UpdateClient(r.Context(), c); err != nil {
 		s.jsonServerError(w, r, "update client", err)
 		return
@@ -97,7 +97,7 @@ func (s *Server) deleteRegistration(w http.ResponseWriter, r *http.Request) {
 	}
 	s.verified.dropClient(c.ID)
 	defer s.verified.dropClient(c.ID) // and again once it is gone
-	defer s.clients.invalidate(c.ID)
+	defer s.clients.drop(c.ID)
 	if err := s.store.DeleteClient(r.Context(), c.ID); err != nil && !errors.Is(err, storage.ErrNotFound) {
 		s.jsonServerError(w, r, "delete client", err)
 		return
@@ -118,7 +118,7 @@ func (s *Server) writeClientInformation(w http.ResponseWriter, r *http.Request, 
 		return
 	}
 	c.RegistrationTokenHash = hash
-	defer s.clients.invalidate(c.ID)
+	defer s.clients.drop(c.ID)
 	if err := s.store.UpdateClient(r.Context(), c); err != nil {
 		s.jsonServerError(w, r, "rotate registration token", err)
 		return
@@ -152,7 +152,7 @@ func (s *Server) SweepClients(ctx context.Context, neverUsed, unused time.Durati
 	now := s.now()
 	ids, err := s.store.DeleteUnusedClients(ctx, storage.SourceDCR, now.Add(-neverUsed), now.Add(-unused), now)
 	for _, id := range ids {
-		s.clients.invalidate(id)
+		s.clients.drop(id)
 		s.verified.dropClient(id)
 		s.audit(nil, AuditClientSwept, "", id, "success", "unused dynamically registered client removed")
 	}

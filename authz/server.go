@@ -109,8 +109,8 @@ type Server struct {
 	verified tokenCache
 	// fstore is the storage fosite's handlers use.
 	fstore *fositeStore
-	// clients caches client records (clientcache.go).
-	clients clientCache
+	// clients caches client records by ID (clientcache.go).
+	clients ttlCache[string, storage.Client]
 	limits  *limits
 	// touched is when each client was last recorded as used (touchClient).
 	touchMu sync.Mutex
