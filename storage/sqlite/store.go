@@ -53,7 +53,9 @@ type Store struct {
 	// wc and rc hold the prepared statements of w and r.
 	wc, rc *stmtCache
 	// wlock is held by whoever uses the writer connection (tx.go).
-	wlock     chan struct{}
+	wlock chan struct{}
+	// ck checkpoints the log of a file database; nil in memory.
+	ck        *checkpointer
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -89,8 +91,13 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	} else {
 		q.Add("_pragma", "journal_mode(WAL)")
 	}
-	wq, rq := cloneValues(q), cloneValues(q)
+	wq, rq, cq := cloneValues(q), cloneValues(q), cloneValues(q)
 	wq.Set("_txlock", "immediate")
+	if !cfg.Memory {
+		// The checkpointer copies the log into the database, off the
+		// writer's path (checkpoint.go).
+		wq.Add("_pragma", "wal_autocheckpoint(0)")
+	}
 	rq.Add("_pragma", "query_only(1)")
 
 	s := &Store{}
@@ -145,6 +152,11 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	}
 	s.wc, s.rc = newStmtCache(s.w), newStmtCache(s.r)
 	s.wlock = make(chan struct{}, 1)
+	if !cfg.Memory {
+		if err := s.startCheckpointer(base.withQuery(cq)); err != nil {
+			return fail(err)
+		}
+	}
 	return s, nil
 }
 
@@ -236,6 +248,9 @@ func (s *Store) Ping(ctx context.Context) error {
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		var errs []error
+		if s.ck != nil {
+			errs = append(errs, s.ck.close())
+		}
 		for _, c := range []*stmtCache{s.wc, s.rc} {
 			if c != nil {
 				errs = append(errs, c.close())

@@ -93,7 +93,12 @@ func (s *Store) lock(ctx context.Context) error {
 	}
 }
 
-func (s *Store) unlock() { <-s.wlock }
+// unlock frees the writer connection after a use (checkpoint.go counts
+// them).
+func (s *Store) unlock() {
+	<-s.wlock
+	s.ck.wrote()
+}
 
 // begin takes the writer connection and starts an immediate transaction.
 func (s *Store) begin(ctx context.Context) (*writeTx, error) {

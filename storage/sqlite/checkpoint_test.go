@@ -1,0 +1,95 @@
+package sqlite
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tenantless/tenantless/storage"
+)
+
+// TestCheckpointerBoundsLog writes, from several goroutines at once, far
+// more than the log would hold if it were never restarted, and checks that
+// the log file (which SQLite reuses, never shrinks) stayed small: the
+// checkpointer copied it into the database and let writers start it over,
+// although they never stopped writing. Every row is there after a reopen.
+func TestCheckpointerBoundsLog(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "tenantless.db")
+	s := openFile(t, path)
+	const (
+		writers = 4
+		each    = 500
+	)
+	// A 3 KiB row fills most of a page: with its index entries, each write
+	// appends several pages to the log, ~68 MiB for them all.
+	data := []byte(strings.Repeat("x", 3<<10))
+	var wg sync.WaitGroup
+	errs := make(chan error, writers)
+	for w := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range each {
+				err := s.CreateToken(t.Context(), storage.Token{
+					Kind: storage.KindAccess, Signature: fmt.Sprintf("sig-%d-%d", w, i), RequestID: fmt.Sprintf("req-%d-%d", w, i),
+					ClientID: "client", Subject: "user", RequestedAt: time.Now(), ExpiresAt: time.Now().Add(time.Hour),
+					Active: true, Data: data,
+				})
+				if err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	runs, fails := s.ck.runs.Load(), s.ck.fails.Load()
+	fi, err := os.Stat(path + "-wal")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closeStore(t, s)
+
+	if fails > 0 {
+		t.Errorf("%d checkpoint rounds failed", fails)
+	}
+	if min := uint64(writers * each / checkpointEvery / 2); runs < min {
+		t.Errorf("%d checkpoint rounds for %d writes, want at least %d", runs, writers*each, min)
+	}
+	// Unchecked, the log grows to ~68 MiB; a round starts every 128
+	// writes (~2.5 MiB), and the log restarts after it.
+	if fi.Size() > 16<<20 {
+		t.Errorf("the log grew to %d MiB: it was not restarted", fi.Size()>>20)
+	}
+	t.Logf("%d writes, %d checkpoint rounds, log at most %.1f MiB", writers*each, runs, float64(fi.Size())/(1<<20))
+
+	s = openFile(t, path)
+	defer closeStore(t, s)
+	var n int
+	if err := s.r.QueryRowContext(t.Context(), `SELECT count(*) FROM tokens`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if n != writers*each {
+		t.Errorf("after reopening: %d token rows, want %d", n, writers*each)
+	}
+}
+
+// TestMemoryStoreHasNoCheckpointer: an in-memory database has no log.
+func TestMemoryStoreHasNoCheckpointer(t *testing.T) {
+	s, err := Open(t.Context(), Config{Memory: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closeStore(t, s)
+	if s.ck != nil {
+		t.Error("an in-memory store started a checkpointer")
+	}
+}
