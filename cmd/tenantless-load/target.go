@@ -21,7 +21,7 @@ type target struct {
 	cfg       config
 	base      string // scheme://host:port, no trailing slash
 	resource  string // the MCP resource URL tokens are asked for
-	transport *http.Transport
+	transport http.RoundTripper
 
 	mu           sync.Mutex
 	publicID     string
@@ -46,13 +46,17 @@ func newTarget(ctx context.Context, cfg config) (*target, error) {
 	for _, c := range cfg.concurrency {
 		maxConc = max(maxConc, c)
 	}
-	t.transport = &http.Transport{
-		DialContext:         dialer.DialContext,
-		MaxIdleConns:        4*maxConc + 16,
-		MaxIdleConnsPerHost: 4*maxConc + 16,
-		IdleConnTimeout:     90 * time.Second,
-		DisableCompression:  true,
-		ForceAttemptHTTP2:   false,
+	if u, _ := url.Parse(base); u.Scheme == "http" {
+		t.transport = newDirectTransport(u.Host, cfg.timeout, dialer.DialContext, 4*maxConc+16)
+	} else {
+		t.transport = &http.Transport{
+			DialContext:           dialer.DialContext,
+			MaxIdleConns:          4*maxConc + 16,
+			MaxIdleConnsPerHost:   4*maxConc + 16,
+			IdleConnTimeout:       90 * time.Second,
+			DisableCompression:    true,
+			ResponseHeaderTimeout: cfg.timeout,
+		}
 	}
 	// One request first, so that a wrong URL fails with a clear message
 	// rather than as every worker's error.
@@ -105,12 +109,12 @@ func loopbackOnly(_, address string, _ syscall.RawConn) error {
 }
 
 // client returns an HTTP client on the shared transport that never
-// follows redirects (the workloads read Location themselves).
+// follows redirects (the workloads read Location themselves). The
+// transport enforces -timeout.
 func (t *target) client(jar http.CookieJar) *http.Client {
 	return &http.Client{
 		Transport: t.transport,
 		Jar:       jar,
-		Timeout:   t.cfg.timeout,
 		CheckRedirect: func(*http.Request, []*http.Request) error {
 			return http.ErrUseLastResponse
 		},
