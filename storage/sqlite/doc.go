@@ -15,7 +15,9 @@
 //     WAL mode never wait for the writer.
 //
 // Both use busy_timeout, foreign_keys and synchronous(NORMAL); file databases
-// use WAL. A transaction started with BeginTx travels in the context, and
+// use WAL, and a third connection of the store's own goroutine checkpoints
+// the log, so that no commit waits for a checkpoint (checkpoint.go). A
+// transaction started with BeginTx travels in the context, and
 // every method called with that context runs inside it, reads included:
 // calling a method with a context that lacks the transaction while holding it
 // waits for the single writer connection, so do not.
