@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"sync/atomic"
+	"time"
 )
 
 // Checkpoints. In WAL mode a commit appends the pages it changed to the
@@ -17,7 +18,7 @@ import (
 //
 // So the writer connection never checkpoints (wal_autocheckpoint(0)), and
 // a goroutine of the store does, on a connection of its own, every
-// checkpointEvery uses of the writer, in two steps:
+// checkpointEvery uses of the writer or checkpointInterval, in two steps:
 //
 //  1. a PASSIVE checkpoint, which copies what the log holds while writers
 //     go on appending to it;
@@ -41,8 +42,14 @@ type checkpointer struct {
 
 // checkpointEvery is how many uses of the writer connection (commits,
 // mostly; a registration writes ~7 pages, a token rotation ~20) start a
-// checkpoint round.
-const checkpointEvery = 128
+// checkpoint round; and a round runs at least every checkpointInterval
+// while the writer is used at all, because one use may write thousands of
+// pages (a garbage-collection batch deletes 500 rows and their index
+// entries).
+const (
+	checkpointEvery    = 128
+	checkpointInterval = 200 * time.Millisecond
+)
 
 // startCheckpointer opens the checkpoint connection on dsn and starts the
 // goroutine; Close stops it.
@@ -60,12 +67,20 @@ func (s *Store) startCheckpointer(dsn string) error {
 	s.ck = c
 	go func() {
 		defer close(c.done)
+		tick := time.NewTicker(checkpointInterval)
+		defer tick.Stop()
+		var last uint64
 		for {
 			select {
 			case <-ctx.Done():
 				return
 			case <-c.kick:
+			case <-tick.C:
+				if c.uses.Load() == last {
+					continue
+				}
 			}
+			last = c.uses.Load()
 			if err := s.checkpoint(ctx); err != nil {
 				// The log stays longer until the next round; a real
 				// problem (a full disk) fails the commits themselves.

@@ -82,6 +82,39 @@ func TestCheckpointerBoundsLog(t *testing.T) {
 	}
 }
 
+// TestCheckpointerRunsAfterFewWrites: a few writes, far fewer than
+// checkpointEvery (one garbage-collection batch may write thousands of
+// pages), are checkpointed within about checkpointInterval; an idle store
+// runs no rounds.
+func TestCheckpointerRunsAfterFewWrites(t *testing.T) {
+	s := openFile(t, filepath.Join(t.TempDir(), "tenantless.db"))
+	defer closeStore(t, s)
+	time.Sleep(3 * checkpointInterval)
+	if n := s.ck.runs.Load(); n != 0 {
+		t.Fatalf("an idle store ran %d checkpoint rounds", n)
+	}
+	for i := range 3 {
+		if err := s.AppendAudit(t.Context(), storage.AuditEvent{Time: time.Now(), Type: fmt.Sprintf("test.%d", i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for s.ck.runs.Load() == 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if s.ck.runs.Load() == 0 {
+		t.Fatal("three writes were not checkpointed within 10s")
+	}
+	// A round that began between the writes is followed by one more for
+	// the writes after it; then the store is idle again.
+	time.Sleep(3 * checkpointInterval)
+	runs := s.ck.runs.Load()
+	time.Sleep(3 * checkpointInterval)
+	if n := s.ck.runs.Load(); n != runs {
+		t.Errorf("%d more rounds without writes", n-runs)
+	}
+}
+
 // TestMemoryStoreHasNoCheckpointer: an in-memory database has no log.
 func TestMemoryStoreHasNoCheckpointer(t *testing.T) {
 	s, err := Open(t.Context(), Config{Memory: true})
