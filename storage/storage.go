@@ -291,8 +291,9 @@ type Store interface {
 	ListGrantTokens(ctx context.Context, userID, clientID string) ([]Token, error)
 
 	// DeleteUnusedClients removes clients of the given source, with their
-	// consents and tokens, that hold no live grant (no active access or
-	// refresh token that is unexpired at now) and that either were never
+	// consents and tokens, that hold no live grant and have no sign-in in
+	// progress (no active access token, refresh token or authorization code
+	// that is unexpired at now) and that either were never
 	// used (LastUsedAt zero) and created before neverUsedBefore, or were
 	// last used before lastUsedBefore. It returns the IDs removed.
 	DeleteUnusedClients(ctx context.Context, source string, neverUsedBefore, lastUsedBefore, now time.Time) ([]string, error)

@@ -91,8 +91,10 @@ func (s *Store) DeleteClient(ctx context.Context, id string) error {
 //
 // A live grant is an active access or refresh row whose expires_at is 0 or
 // not before now: a row expiring at now has not expired yet, as in
-// GarbageCollect. Codes and PKCE rows hold no grant. A zero cutoff is 0, so
-// it selects nothing on its side.
+// GarbageCollect. An active, unexpired authorization code counts too: it
+// is a sign-in in progress, whose token request must still find its
+// client. PKCE rows hold nothing. A zero cutoff is 0, so it selects
+// nothing on its side.
 func (s *Store) DeleteUnusedClients(ctx context.Context, source string, neverUsedBefore, lastUsedBefore, now time.Time) ([]string, error) {
 	var ids []string
 	err := s.inTx(ctx, func(q querier) error {
@@ -106,7 +108,7 @@ func (s *Store) DeleteUnusedClients(ctx context.Context, source string, neverUse
 				SELECT id FROM clients WHERE source = ?1 AND last_used_at > 0 AND last_used_at < ?3)
 			SELECT id FROM candidates
 			WHERE NOT EXISTS (SELECT 1 FROM tokens
-				WHERE tokens.client_id = candidates.id AND kind IN ('access', 'refresh') AND active = 1
+				WHERE tokens.client_id = candidates.id AND kind IN ('code', 'access', 'refresh') AND active = 1
 					AND (expires_at = 0 OR expires_at >= ?4))
 			ORDER BY id`,
 			source, unixTime(neverUsedBefore), unixTime(lastUsedBefore), now.Unix())

@@ -192,6 +192,10 @@ func testTxEveryWrite(t *testing.T, s storage.Store, commit bool) {
 	r1 := newToken(storage.KindRefresh, "r1", "req-1", "c1", "u1", at(1))
 	r1.AccessSignature = "a1"
 	aExpired := newToken(storage.KindAccess, "a-expired", "req-5", "c1", "u1", at(-7200))
+	// The stale client's code was redeemed: an unredeemed one would be a
+	// sign-in in progress, which keeps a client from the sweep.
+	codeStale := newToken(storage.KindCode, "code-stale", "req-7", "c-stale", "u1", at(0))
+	codeStale.Active = false
 	createTokens(t, s,
 		newToken(storage.KindCode, "code-1", "req-1", "c1", "u1", at(0)),
 		newToken(storage.KindPKCE, "code-1", "req-1", "c1", "u1", at(0)),
@@ -202,7 +206,7 @@ func testTxEveryWrite(t *testing.T, s storage.Store, commit bool) {
 		aExpired,
 		newToken(storage.KindRefresh, "r4", "req-4", "c1", "u1", at(4)),
 		newToken(storage.KindAccess, "a4", "req-4", "c1", "u1", at(4)),
-		newToken(storage.KindCode, "code-stale", "req-7", "c-stale", "u1", at(0)),
+		codeStale,
 	)
 	must(t, "CreateSigningKey", s.CreateSigningKey(ctx, storage.SigningKey{ID: "k1", Algorithm: "ES256", PrivateKey: []byte("der-1"), CreatedAt: at(0)}))
 	iatKeep := storage.InitialAccessToken{Hash: []byte("iat-keep"), Note: "keep", CreatedAt: at(0)}

@@ -92,16 +92,24 @@ func testDeleteUnusedClients(t *testing.T, s storage.Store) {
 			tokens: []storage.Token{token(storage.KindRefresh, "dcr-refresh-expires-now", "refresh-now", now, true)},
 		},
 		{
-			name:   "unused for ages, only expired or inactive tokens and a live code",
+			// A sign-in in progress: the code's token request must still
+			// find the client.
+			name:   "never used, created long ago, a live code",
+			client: client("dcr-live-code", storage.SourceDCR, now.Add(-100*day), never),
+			tokens: []storage.Token{token(storage.KindCode, "dcr-live-code", "live-code", now.Add(time.Minute), true)},
+		},
+		{
+			name:   "unused for ages, only expired or inactive tokens and codes",
 			client: client("dcr-dead-tokens", storage.SourceDCR, now.Add(-100*day), now.Add(-90*day)),
 			tokens: []storage.Token{
 				token(storage.KindAccess, "dcr-dead-tokens", "expired-access", now.Add(-time.Second), true),
 				token(storage.KindRefresh, "dcr-dead-tokens", "expired-refresh", now.Add(-time.Hour), true),
 				token(storage.KindRefresh, "dcr-dead-tokens", "inactive-refresh", never, false),
 				token(storage.KindAccess, "dcr-dead-tokens", "inactive-access", now.Add(time.Hour), false),
-				// A code or PKCE row is no grant, however live.
-				token(storage.KindCode, "dcr-dead-tokens", "live-code", now.Add(time.Minute), true),
-				token(storage.KindPKCE, "dcr-dead-tokens", "live-code", now.Add(time.Minute), true),
+				token(storage.KindCode, "dcr-dead-tokens", "expired-code", now.Add(-time.Second), true),
+				token(storage.KindCode, "dcr-dead-tokens", "used-code", now.Add(time.Minute), false),
+				// A PKCE row holds nothing, however live.
+				token(storage.KindPKCE, "dcr-dead-tokens", "live-pkce", now.Add(time.Minute), true),
 			},
 			removed: true,
 		},
@@ -186,7 +194,7 @@ func testDeleteUnusedClients(t *testing.T, s storage.Store) {
 	// clock: a minute later, the access token has expired.
 	got, err = s.DeleteUnusedClients(ctx, storage.SourceDCR, neverUsedBefore, lastUsedBefore, now.Add(time.Minute+time.Second))
 	must(t, "DeleteUnusedClients a minute later", err)
-	diff(t, "DeleteUnusedClients a minute later", got, []string{"dcr-live-access", "dcr-refresh-expires-now"})
+	diff(t, "DeleteUnusedClients a minute later", got, []string{"dcr-live-access", "dcr-live-code", "dcr-refresh-expires-now"})
 
 	// Other sources are swept only when asked for, by the same rules.
 	got, err = s.DeleteUnusedClients(ctx, storage.SourceCIMD, neverUsedBefore, lastUsedBefore, now)
