@@ -55,8 +55,6 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer s.leave()
-	r = r.WithContext(withClientMemo(ctx))
-	ctx = r.Context()
 	ar, err := s.provider.NewAuthorizeRequest(ctx, r)
 	if err != nil {
 		s.authorizeError(w, r, ar, err)

@@ -48,8 +48,6 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer s.leave()
-	r = r.WithContext(withClientMemo(ctx))
-	ctx = r.Context()
 	ar, err := s.provider.NewAccessRequest(ctx, r, &oauth2.JWTSession{})
 	if err != nil {
 		s.tokenError(w, r, ar, err)

@@ -68,25 +68,25 @@ func (s *Server) verifyAccessToken(ctx context.Context, token string) (AccessTok
 	if exp.Before(until) {
 		until = exp
 	}
-	s.verified.put(key, cachedToken{at: at, ar: ar, requestID: ar.GetID()}, gen, until, now)
+	s.verified.put(key, cachedToken{at: at, ar: ar}, gen, until, now)
 	return at, ar, nil
 }
 
 // tokenCache remembers verified access tokens by the SHA-256 of the token,
-// with the grant (request ID) they belong to so revocation can drop them.
+// with their stored request, whose ID (the grant's) lets revocation drop
+// them.
 type tokenCache struct {
 	ttlCache[[32]byte, cachedToken]
 }
 
 type cachedToken struct {
-	at        AccessToken
-	ar        fosite.AccessRequester
-	requestID string
+	at AccessToken
+	ar fosite.AccessRequester
 }
 
 // dropGrant forgets every token of a grant.
 func (c *tokenCache) dropGrant(requestID string) {
-	c.dropIf(func(e cachedToken) bool { return e.requestID == requestID })
+	c.dropIf(func(e cachedToken) bool { return e.ar.GetID() == requestID })
 }
 
 // dropClient forgets every token of a client.
