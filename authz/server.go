@@ -95,9 +95,11 @@ type Server struct {
 
 	cfg      *fosite.Config
 	provider fosite.OAuth2Provider
-	keys     *keySet
-	hasher   *SecretHasher
-	csrfKey  []byte
+	// clientAuth is provider's client authentication.
+	clientAuth clientAuthenticator
+	keys       *keySet
+	hasher     *SecretHasher
+	csrfKey    []byte
 	// dummyHash is verified against when a username is unknown, so that
 	// an unknown user costs as much time as a wrong password.
 	dummyHash func() string
@@ -231,7 +233,17 @@ func New(ctx context.Context, c Config) (*Server, error) {
 		compose.OAuth2TokenRevocationFactory,
 		compose.OAuth2TokenIntrospectionFactory, // stateful: revocation is seen at once
 	)
+	var ok bool
+	if s.clientAuth, ok = s.provider.(clientAuthenticator); !ok {
+		return nil, fmt.Errorf("fosite provider %T has no AuthenticateClient", s.provider)
+	}
 	return s, nil
+}
+
+// clientAuthenticator is the client authentication of *fosite.Fosite,
+// which the OAuth2Provider interface does not name.
+type clientAuthenticator interface {
+	AuthenticateClient(ctx context.Context, r *http.Request, form url.Values) (fosite.Client, error)
 }
 
 // Mount registers every route of the authorization server on mux.

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"mime"
 	"net/http"
-	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -197,8 +196,7 @@ func (s *Server) revoke(w http.ResponseWriter, r *http.Request) {
 func (s *Server) introspect(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	r.Body = http.MaxBytesReader(w, r.Body, maxTokenBody)
-	id, secret, ok := r.BasicAuth()
-	if !ok {
+	if _, _, ok := r.BasicAuth(); !ok {
 		writeOAuthError(w, r, fosite.ErrInvalidClient.WithHint("Introspection requires client authentication with HTTP Basic."))
 		return
 	}
@@ -206,7 +204,7 @@ func (s *Server) introspect(w http.ResponseWriter, r *http.Request) {
 		writeOAuthError(w, r, rfc)
 		return
 	}
-	if !s.introspectorAuthenticated(ctx, id, secret) {
+	if !s.introspectorAuthenticated(r) {
 		// RFC 7662 §2.3: the client is told its credentials failed.
 		writeOAuthError(w, r, fosite.ErrInvalidClient.WithHint("Client authentication failed."))
 		return
@@ -243,19 +241,13 @@ func (s *Server) introspect(w http.ResponseWriter, r *http.Request) {
 	s.provider.WriteIntrospectionResponse(ctx, w, resp)
 }
 
-// introspectorAuthenticated checks HTTP Basic credentials (form-encoded,
-// RFC 6749 §2.3.1) of a confidential client.
-func (s *Server) introspectorAuthenticated(ctx context.Context, id, secret string) bool {
-	clientID, err1 := url.QueryUnescape(id)
-	clientSecret, err2 := url.QueryUnescape(secret)
-	if err1 != nil || err2 != nil {
-		return false
-	}
-	c, err := s.getClient(ctx, clientID)
-	if err != nil || len(c.SecretHash) == 0 {
-		return false
-	}
-	return s.hasher.Compare(ctx, c.SecretHash, []byte(clientSecret)) == nil
+// introspectorAuthenticated authenticates the client of r as the token
+// endpoint does (fosite: HTTP Basic with form-encoded credentials, RFC
+// 6749 §2.3.1, against the client's registered method and secret hash)
+// and accepts only a confidential one.
+func (s *Server) introspectorAuthenticated(r *http.Request) bool {
+	c, err := s.clientAuth.AuthenticateClient(r.Context(), r, r.PostForm)
+	return err == nil && !c.IsPublic()
 }
 
 // grantedAll reports whether a token was granted every scope in the
