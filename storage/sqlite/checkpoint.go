@@ -41,7 +41,7 @@ type checkpointer struct {
 }
 
 // checkpointEvery is how many uses of the writer connection (commits,
-// mostly; a registration writes ~7 pages, a token rotation ~20) start a
+// mostly; a registration writes ~7 pages, a token rotation ~14) start a
 // checkpoint round; and a round runs at least every checkpointInterval
 // while the writer is used at all, because one use may write thousands of
 // pages (a garbage-collection batch deletes 500 rows and their index

@@ -133,7 +133,8 @@ func (c *stmtCache) QueryRowContext(ctx context.Context, query string, args ...a
 // and a progress handler per statement, a measurable share of a short
 // indexed query; every statement of the store is short, so it is left to
 // finish even if the request that asked for it has gone. (A transaction
-// still ends with its context: database/sql rolls it back.)
+// does not end with its context: it ends when its holder commits or rolls
+// it back, which is why BeginTx's callers defer Rollback.)
 func statementContext(ctx context.Context) context.Context {
 	if ctx.Done() == nil {
 		return ctx
