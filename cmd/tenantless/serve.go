@@ -46,11 +46,13 @@ type serveConfig struct {
 	rateLimits            string
 	keyRotation           time.Duration
 	tlsCert, tlsKey       string
+	tls                   *tls.Config // from tlsCert and tlsKey; nil serves plain http
 	metricsAddr           string
 	pprof                 bool
 	auditRetention        time.Duration
 	neverUsedTTL          time.Duration
 	unusedTTL             time.Duration
+	adminPassword         string // TENANTLESS_ADMIN_PASSWORD, for the first user
 }
 
 // weatherScopes are the scopes the weather MCP server's tools need.
@@ -80,7 +82,68 @@ func publicHost(issuer string) string {
 	return u.Host
 }
 
+// serve runs the server until ctx ends. It reads as the list of the
+// parts it builds; each part has its own constructor below.
 func serve(ctx context.Context, args []string, e env) error {
+	c, err := parseServe(args, e)
+	if err != nil {
+		return err
+	}
+	log, err := newLogger(e, c.logLevel, c.logFormat)
+	if err != nil {
+		return err
+	}
+	st, err := openStore(ctx, c.db)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	ln, err := listen(c)
+	if err != nil {
+		return err
+	}
+	defer ln.Close()
+	issuer := issuerURL(c, ln)
+	if c.registration == "" {
+		c.registration = defaultRegistration(ln)
+	}
+	met := newMetricsIf(c)
+
+	as, adminPassword, err := newAuthServer(ctx, c, st, issuer, log, met)
+	if err != nil {
+		return err
+	}
+	mcp, err := newMCPServer(c, as, issuer, log, met)
+	if err != nil {
+		return err
+	}
+	mux := http.NewServeMux()
+	as.Mount(mux)
+	mcp.Mount(mux)
+	health(mux, st)
+
+	stopMetrics, err := startMetrics(c, met, log)
+	if err != nil {
+		return err
+	}
+	defer stopMetrics()
+	stopBackground := startBackground(ctx, c, st, as, log)
+	defer stopBackground()
+
+	srv := httpServer(front(hostGuard(mux, publicHost(issuer)), log, met), log)
+	log.Info("tenantless is running", "addr", ln.Addr().String(), "issuer", issuer, "db", c.db, "registration", c.registration,
+		"mcp", issuer+resource.Paths[0], "weather", c.weather)
+	return runHTTP(ctx, srv, ln, c.tls, log, func() {
+		fmt.Fprint(e.Stderr, banner(issuer, c.db, adminPassword))
+		if e.Ready != nil {
+			e.Ready(ln.Addr().String())
+		}
+	})
+}
+
+// parseServe reads the serve flags (and their TENANTLESS_* fallbacks)
+// into a checked serveConfig.
+func parseServe(args []string, e env) (serveConfig, error) {
 	fs := flagSet(e, "serve", serveUsage)
 	var c serveConfig
 	fs.StringVar(&c.addr, "addr", "127.0.0.1:8080", "address to listen on (env TENANTLESS_ADDR)")
@@ -108,97 +171,114 @@ func serve(ctx context.Context, args []string, e env) error {
 	fs.DurationVar(&c.auditRetention, "audit-retention", 90*24*time.Hour, "delete audit log entries older than this (env TENANTLESS_AUDIT_RETENTION)")
 	pos, err := parse(fs, args, e)
 	if err != nil {
-		return err
+		return c, err
 	}
 	if len(pos) > 0 {
-		return fmt.Errorf("%w: serve takes no arguments, got %q", errUsage, pos)
+		return c, fmt.Errorf("%w: serve takes no arguments, got %q", errUsage, pos)
 	}
 	if c.pprof && c.metricsAddr == "" {
-		return fmt.Errorf("%w: --pprof serves the profiler on the metrics listener; add --metrics-addr 127.0.0.1:9090", errUsage)
+		return c, fmt.Errorf("%w: --pprof serves the profiler on the metrics listener; add --metrics-addr 127.0.0.1:9090", errUsage)
 	}
 	c.db = *db
+	c.adminPassword = e.Getenv("TENANTLESS_ADMIN_PASSWORD")
 	for _, d := range []struct {
 		name string
 		v    time.Duration
 	}{{"access-token-ttl", c.accessTTL}, {"refresh-token-ttl", c.refreshTTL}, {"code-ttl", c.codeTTL}, {"gc-interval", c.gcInterval},
 		{"dcr-never-used-ttl", c.neverUsedTTL}, {"dcr-unused-ttl", c.unusedTTL}, {"audit-retention", c.auditRetention}} {
 		if d.v <= 0 {
-			return fmt.Errorf("%w: --%s must be positive", errUsage, d.name)
+			return c, fmt.Errorf("%w: --%s must be positive", errUsage, d.name)
 		}
 	}
-	if (c.tlsCert == "") != (c.tlsKey == "") {
-		return fmt.Errorf("%w: --tls-cert and --tls-key go together", errUsage)
+	switch c.rateLimits {
+	case "on", "all", "off":
+	default:
+		return c, fmt.Errorf("%w: --rate-limits %q: use on, all or off", errUsage, c.rateLimits)
 	}
-	var tlsCfg *tls.Config
+	if (c.tlsCert == "") != (c.tlsKey == "") {
+		return c, fmt.Errorf("%w: --tls-cert and --tls-key go together", errUsage)
+	}
 	if c.tlsCert != "" {
 		pair, err := tls.LoadX509KeyPair(c.tlsCert, c.tlsKey)
 		if err != nil {
-			return fmt.Errorf("--tls-cert/--tls-key: %w", err)
+			return c, fmt.Errorf("--tls-cert/--tls-key: %w", err)
 		}
-		tlsCfg = &tls.Config{Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS12}
+		c.tls = &tls.Config{Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS12}
 	}
-	log, err := newLogger(e, c.logLevel, c.logFormat)
-	if err != nil {
-		return err
-	}
+	return c, nil
+}
 
-	st, err := openStore(ctx, c.db)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-
+// listen opens the main listener on --addr.
+func listen(c serveConfig) (net.Listener, error) {
 	ln, err := net.Listen("tcp", c.addr)
 	if err != nil {
-		return fmt.Errorf("listen on %s: %w (is another server using the port? choose one with --addr)", c.addr, err)
+		return nil, fmt.Errorf("listen on %s: %w (is another server using the port? choose one with --addr)", c.addr, err)
 	}
-	defer ln.Close()
-	port := ln.Addr().(*net.TCPAddr).Port
+	return ln, nil
+}
+
+// issuerURL is --issuer without a trailing slash or, by default,
+// http(s)://localhost:<the port ln listens on>.
+func issuerURL(c serveConfig, ln net.Listener) string {
 	issuer := c.issuer
 	if issuer == "" {
 		scheme := "http"
-		if tlsCfg != nil {
+		if c.tls != nil {
 			scheme = "https"
 		}
-		issuer = fmt.Sprintf("%s://localhost:%d", scheme, port)
+		issuer = fmt.Sprintf("%s://localhost:%d", scheme, ln.Addr().(*net.TCPAddr).Port)
 	}
-	issuer = strings.TrimSuffix(issuer, "/")
+	return strings.TrimSuffix(issuer, "/")
+}
+
+// defaultRegistration is the registration mode when --registration is not
+// given: open on a loopback listener, token elsewhere.
+func defaultRegistration(ln net.Listener) string {
+	if ip := ln.Addr().(*net.TCPAddr).IP; ip.IsLoopback() {
+		return "open"
+	}
+	return "token"
+}
+
+// rateLimits turns --rate-limits (checked by parseServe) into authz's.
+func rateLimits(mode string) authz.RateLimits {
+	switch mode {
+	case "all":
+		return authz.RateLimits{IncludeLoopback: true}
+	case "off":
+		return authz.RateLimits{Off: true}
+	}
+	return authz.RateLimits{}
+}
+
+// newMetricsIf makes the metrics registry when --metrics-addr is set
+// (nil otherwise; every metrics method accepts nil).
+func newMetricsIf(c serveConfig) *metrics {
+	if c.metricsAddr == "" {
+		return nil
+	}
+	return newMetrics()
+}
+
+// newAuthServer builds the authorization server for issuer and creates
+// the first user when there is none, returning its generated password
+// (empty when none was generated).
+func newAuthServer(ctx context.Context, c serveConfig, st storage.Store, issuer string, log *slog.Logger, met *metrics) (*authz.Server, string, error) {
 	resources, err := resourceURLs(issuer)
 	if err != nil {
-		return err
-	}
-
-	if c.registration == "" {
-		c.registration = "token"
-		if ip := ln.Addr().(*net.TCPAddr).IP; ip.IsLoopback() {
-			c.registration = "open"
-		}
-	}
-	var limits authz.RateLimits
-	switch c.rateLimits {
-	case "on":
-	case "all":
-		limits.IncludeLoopback = true
-	case "off":
-		limits.Off = true
-	default:
-		return fmt.Errorf("%w: --rate-limits %q: use on, all or off", errUsage, c.rateLimits)
-	}
-	var met *metrics
-	if c.metricsAddr != "" {
-		met = newMetrics()
+		return nil, "", err
 	}
 	resolver, err := cimdResolver(c, log, met)
 	if err != nil {
-		return err
+		return nil, "", err
 	}
-	adminPassword, err := ensureAdmin(ctx, st, log, e.Getenv("TENANTLESS_ADMIN_PASSWORD"))
+	adminPassword, err := ensureAdmin(ctx, st, log, c.adminPassword)
 	if err != nil {
-		return err
+		return nil, "", err
 	}
 	tmpl, err := web.New()
 	if err != nil {
-		return fmt.Errorf("load page templates: %w", err)
+		return nil, "", fmt.Errorf("load page templates: %w", err)
 	}
 	as, err := authz.New(ctx, authz.Config{
 		Store:           st,
@@ -211,22 +291,33 @@ func serve(ctx context.Context, args []string, e env) error {
 		CodeTTL:         c.codeTTL,
 		Registration:    c.registration,
 		CIMD:            resolver,
-		RateLimits:      limits,
+		RateLimits:      rateLimits(c.rateLimits),
 		OnEvent:         onEvent(met),
 		Logger:          log,
 	})
 	if err != nil {
-		return err
+		return nil, "", err
 	}
+	return as, adminPassword, nil
+}
+
+// mcpServer is what serves the protected MCP endpoints.
+type mcpServer interface {
+	Mount(mux *http.ServeMux)
+}
+
+// newMCPServer builds the built-in weather MCP server, which checks its
+// tokens with as.
+func newMCPServer(c serveConfig, as *authz.Server, issuer string, log *slog.Logger, met *metrics) (mcpServer, error) {
 	provider, err := weather.New(weather.Config{
 		Mode:      c.weather,
 		UserAgent: "tenantless/" + version + " (+https://github.com/tenantless/tenantless)",
 		Logger:    log,
 	})
 	if err != nil {
-		return fmt.Errorf("%w: --weather: %v", errUsage, err)
+		return nil, fmt.Errorf("%w: --weather: %v", errUsage, err)
 	}
-	rs, err := resource.New(resource.Config{
+	return resource.New(resource.Config{
 		Provider:            provider,
 		Verify:              verifier(as),
 		PublicURL:           issuer,
@@ -235,39 +326,34 @@ func serve(ctx context.Context, args []string, e env) error {
 		Logger:              log,
 		OnToolCall:          onToolCall(met),
 	})
-	if err != nil {
-		return err
-	}
-	mux := http.NewServeMux()
-	as.Mount(mux)
-	rs.Mount(mux)
-	health(mux, st)
-	if met != nil {
-		mln, err := net.Listen("tcp", c.metricsAddr)
-		if err != nil {
-			return fmt.Errorf("--metrics-addr %s: %w", c.metricsAddr, err)
-		}
-		msrv := &http.Server{Handler: met.mux(c.pprof), ReadHeaderTimeout: 10 * time.Second}
-		go func() { _ = msrv.Serve(mln) }()
-		defer msrv.Close()
-		log.Info("metrics", "url", "http://"+mln.Addr().String()+"/metrics")
-		if c.pprof {
-			log.Info("profiler", "url", "http://"+mln.Addr().String()+"/debug/pprof/")
-		}
-	}
+}
 
-	srv := &http.Server{
-		Handler:           front(hostGuard(mux, publicHost(issuer)), log, met),
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+// startMetrics serves met on --metrics-addr (and the profiler with
+// --pprof); the returned function stops it. Without metrics it does nothing.
+func startMetrics(c serveConfig, met *metrics, log *slog.Logger) (stop func(), err error) {
+	if met == nil {
+		return func() {}, nil
 	}
-	gcCtx, stopGC := context.WithCancel(ctx)
-	defer stopGC()
-	go as.MaintainKeys(gcCtx, c.keyRotation)
-	go collectGarbage(gcCtx, c.gcInterval, log, func(ctx context.Context) {
+	mln, err := net.Listen("tcp", c.metricsAddr)
+	if err != nil {
+		return nil, fmt.Errorf("--metrics-addr %s: %w", c.metricsAddr, err)
+	}
+	msrv := &http.Server{Handler: met.mux(c.pprof), ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = msrv.Serve(mln) }()
+	log.Info("metrics", "url", "http://"+mln.Addr().String()+"/metrics")
+	if c.pprof {
+		log.Info("profiler", "url", "http://"+mln.Addr().String()+"/debug/pprof/")
+	}
+	return func() { _ = msrv.Close() }, nil
+}
+
+// startBackground starts the periodic work (key rotation, garbage
+// collection, audit pruning, the unused-client sweep); the returned
+// function stops it.
+func startBackground(ctx context.Context, c serveConfig, st storage.Store, as *authz.Server, log *slog.Logger) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	go as.MaintainKeys(ctx, c.keyRotation)
+	go collectGarbage(ctx, c.gcInterval, log, func(ctx context.Context) {
 		res, err := st.GarbageCollect(ctx, time.Now())
 		switch {
 		case err != nil && ctx.Err() == nil:
@@ -289,7 +375,24 @@ func serve(ctx context.Context, args []string, e env) error {
 			log.Info("removed unused dynamically registered clients", "count", len(ids), "client_ids", strings.Join(ids, " "))
 		}
 	})
+	return cancel
+}
 
+// httpServer is the main server around h, with timeouts and limits.
+func httpServer(h http.Handler, log *slog.Logger) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+}
+
+// runHTTP serves srv on ln (https when tlsCfg is set), calls ready once
+// it accepts connections, and shuts down gracefully when ctx ends.
+func runHTTP(ctx context.Context, srv *http.Server, ln net.Listener, tlsCfg *tls.Config, log *slog.Logger, ready func()) error {
 	errc := make(chan error, 1)
 	if tlsCfg != nil {
 		srv.TLSConfig = tlsCfg
@@ -297,12 +400,7 @@ func serve(ctx context.Context, args []string, e env) error {
 	} else {
 		go func() { errc <- srv.Serve(ln) }()
 	}
-	log.Info("tenantless is running", "addr", ln.Addr().String(), "issuer", issuer, "db", c.db, "registration", c.registration,
-		"mcp", issuer+resource.Paths[0], "weather", c.weather)
-	fmt.Fprint(e.Stderr, banner(issuer, c.db, adminPassword))
-	if e.Ready != nil {
-		e.Ready(ln.Addr().String())
-	}
+	ready()
 	select {
 	case err := <-errc:
 		return fmt.Errorf("serve: %w", err)
