@@ -129,7 +129,17 @@ func TestResourceChallenges(t *testing.T) {
 			`Bearer error="invalid_token", error_description="the access token is invalid, expired or revoked", ` + prm + `, scope="weather:read"`},
 		{"tool needing more scope", read.AccessToken, callAlerts, nil, 403,
 			`Bearer error="insufficient_scope", error_description="this call needs the scope weather:alerts", ` + prm + `, scope="weather:read weather:alerts"`},
+		// Credentials sent but unusable: 401, so the client signs in again.
+		{"Bearer without a token", "", initialize, http.Header{"Authorization": {"Bearer"}}, 401,
+			`Bearer error="invalid_request", error_description="the Authorization header says Bearer but holds no token", ` + prm + `, scope="weather:read"`},
+		{"Bearer a b", "", initialize, http.Header{"Authorization": {"Bearer a b"}}, 401,
+			`Bearer error="invalid_request", error_description="the Authorization header holds more than one token", ` + prm + `, scope="weather:read"`},
+		{"very long token", "", initialize, http.Header{"Authorization": {"Bearer " + strings.Repeat("x", 20000)}}, 401,
+			`Bearer error="invalid_request", error_description="the bearer token is longer than 8192 bytes", ` + prm + `, scope="weather:read"`},
+		{"two Authorization headers", "", initialize, http.Header{"Authorization": {"Bearer " + read.AccessToken, "Bearer " + read.AccessToken}}, 401,
+			`Bearer error="invalid_request", error_description="send exactly one Authorization header", ` + prm + `, scope="weather:read"`},
 		{"valid", read.AccessToken, initialize, nil, 200, ""},
+		{"valid token, bad JSON-RPC body", read.AccessToken, `{"jsonrpc":`, nil, 400, ""},
 		{"foreign origin", read.AccessToken, initialize, http.Header{"Origin": {"https://evil.example"}}, 403, ""},
 		{"rebound host", read.AccessToken, initialize, http.Header{"Host": {"evil.example:80"}}, 421, ""},
 	}
