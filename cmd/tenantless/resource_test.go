@@ -269,3 +269,32 @@ func TestStatelessProtocol(t *testing.T) {
 		t.Errorf("2026-07-28 get_alerts with weather:read: %d, want 403", r.Status)
 	}
 }
+
+// TestRefreshReuseGraceDefault checks serve's default grace period: two
+// windows of one editor refreshing with the same token both get a pair
+// that works at /mcp, and the newest refresh tokens still refresh.
+func TestRefreshReuseGraceDefault(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "tenantless.db")
+	srv := startServer(t, db, "--weather", "offline")
+	mcpURL := srv.base + "/mcp"
+	c := addClient(t, db, "--name", "two windows", "--redirect-uri", "http://127.0.0.1/callback")
+	tok := tokenFor(t, srv.base, c.ClientID, "admin", adminPassword, "weather:read", mcpURL)
+	form := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tok.RefreshToken}, "client_id": {c.ClientID}}
+	var pairs []tokenResponse
+	for window := range 2 {
+		status, p, _ := postForm(t, srv.base+"/token", form, "", "")
+		if status != 200 || p.AccessToken == "" || p.RefreshToken == "" {
+			t.Fatalf("window %d refresh: %d %+v, want 200 with a pair", window, status, p)
+		}
+		pairs = append(pairs, p)
+	}
+	for i, p := range pairs {
+		if r := mcpPost(t, mcpURL, p.AccessToken, "", initialize, nil); r.Status != 200 {
+			t.Errorf("window %d access token at /mcp: %d %q", i, r.Status, r.Challenge)
+		}
+		status, _, _ := postForm(t, srv.base+"/token", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {p.RefreshToken}, "client_id": {c.ClientID}}, "", "")
+		if status != 200 {
+			t.Errorf("window %d's refresh token: %d, want 200", i, status)
+		}
+	}
+}

@@ -51,6 +51,7 @@ type serveConfig struct {
 	auditRetention        time.Duration
 	neverUsedTTL          time.Duration
 	unusedTTL             time.Duration
+	refreshReuseGrace     time.Duration
 }
 
 // weatherScopes are the scopes the weather MCP server's tools need.
@@ -88,6 +89,7 @@ func serve(ctx context.Context, args []string, e env) error {
 	db := dbFlag(fs)
 	fs.DurationVar(&c.accessTTL, "access-token-ttl", time.Hour, "access token lifetime (env TENANTLESS_ACCESS_TOKEN_TTL)")
 	fs.DurationVar(&c.refreshTTL, "refresh-token-ttl", 30*24*time.Hour, "refresh token lifetime, renewed on each rotation (env TENANTLESS_REFRESH_TOKEN_TTL)")
+	fs.DurationVar(&c.refreshReuseGrace, "refresh-reuse-grace", 10*time.Second, "a rotated refresh token used again by its client this soon after (two windows refreshing at once, a retry) gets a new token pair instead of revoking the grant; 0 makes every reuse revoke (env TENANTLESS_REFRESH_REUSE_GRACE)")
 	fs.DurationVar(&c.codeTTL, "code-ttl", 5*time.Minute, "authorization code lifetime (env TENANTLESS_CODE_TTL)")
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error (env TENANTLESS_LOG_LEVEL)")
 	fs.StringVar(&c.logFormat, "log-format", "text", "text or json (env TENANTLESS_LOG_FORMAT)")
@@ -125,6 +127,9 @@ func serve(ctx context.Context, args []string, e env) error {
 		if d.v <= 0 {
 			return fmt.Errorf("%w: --%s must be positive", errUsage, d.name)
 		}
+	}
+	if c.refreshReuseGrace < 0 {
+		return fmt.Errorf("%w: --refresh-reuse-grace must be 0 or positive", errUsage)
 	}
 	if (c.tlsCert == "") != (c.tlsKey == "") {
 		return fmt.Errorf("%w: --tls-cert and --tls-key go together", errUsage)
@@ -201,19 +206,20 @@ func serve(ctx context.Context, args []string, e env) error {
 		return fmt.Errorf("load page templates: %w", err)
 	}
 	as, err := authz.New(ctx, authz.Config{
-		Store:           st,
-		Templates:       tmpl,
-		Issuer:          issuer,
-		Resources:       resources,
-		Scopes:          weatherScopes,
-		AccessTokenTTL:  c.accessTTL,
-		RefreshTokenTTL: c.refreshTTL,
-		CodeTTL:         c.codeTTL,
-		Registration:    c.registration,
-		CIMD:            resolver,
-		RateLimits:      limits,
-		OnEvent:         onEvent(met),
-		Logger:          log,
+		Store:             st,
+		Templates:         tmpl,
+		Issuer:            issuer,
+		Resources:         resources,
+		Scopes:            weatherScopes,
+		AccessTokenTTL:    c.accessTTL,
+		RefreshTokenTTL:   c.refreshTTL,
+		RefreshReuseGrace: c.refreshReuseGrace,
+		CodeTTL:           c.codeTTL,
+		Registration:      c.registration,
+		CIMD:              resolver,
+		RateLimits:        limits,
+		OnEvent:           onEvent(met),
+		Logger:            log,
 	})
 	if err != nil {
 		return err
