@@ -40,7 +40,7 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 		writeOAuthError(w, r, fosite.ErrUnsupportedGrantType.WithHintf("Supported grant types: %s, %s.", grantAuthorizationCode, grantRefreshToken))
 		return
 	}
-	if err := s.ensureCIMDClient(r, r.PostForm.Get("client_id"), false); err != nil {
+	if err := s.ensureCIMDClient(r, r.PostForm.Get("client_id"), cimdToken); err != nil {
 		writeOAuthError(w, r, cimdTokenError(err))
 		return
 	}

@@ -341,8 +341,10 @@ type Store interface {
 	EnsureSecret(ctx context.Context, name string, value []byte) ([]byte, error)
 
 	// GarbageCollect removes token rows, sessions and initial access tokens
-	// whose ExpiresAt is before now, and clients of source SourceCIMD whose ExpiresAt is before
-	// now and that hold no tokens. Rows with a zero ExpiresAt never expire.
+	// whose ExpiresAt is before now, and clients of source SourceCIMD whose
+	// ExpiresAt is before now and that hold no tokens and no consent (the
+	// consent belongs to the client_id, not to the cached document). Rows
+	// with a zero ExpiresAt never expire.
 	GarbageCollect(ctx context.Context, now time.Time) (GCResult, error)
 
 	// Ping checks that the store is reachable.
