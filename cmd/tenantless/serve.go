@@ -147,7 +147,7 @@ func serve(ctx context.Context, args []string, e env) error {
 		return err
 	}
 
-	st, err := openStore(ctx, c.db)
+	st, err := openStoreLogged(ctx, c.db, log)
 	if err != nil {
 		return err
 	}
@@ -277,20 +277,21 @@ func serve(ctx context.Context, args []string, e env) error {
 		res, err := st.GarbageCollect(ctx, time.Now())
 		switch {
 		case err != nil && ctx.Err() == nil:
-			log.Error("garbage collection", "err", err)
+			log.Error("garbage collection failed: expired tokens, sessions and client records stay in the database until a run succeeds",
+				"err", err, "next_run_in", c.gcInterval.String())
 		case res.Tokens+res.Sessions+res.Clients+res.InitialAccessTokens > 0:
 			log.Info("garbage collected", "tokens", res.Tokens, "sessions", res.Sessions, "clients", res.Clients,
 				"initial_access_tokens", res.InitialAccessTokens)
 		}
 		if n, err := st.PruneAudit(ctx, time.Now().Add(-c.auditRetention)); err != nil && ctx.Err() == nil {
-			log.Error("prune audit log", "err", err)
+			log.Error("pruning the audit log failed: old entries stay until a run succeeds", "err", err, "next_run_in", c.gcInterval.String())
 		} else if n > 0 {
 			log.Info("pruned audit log", "entries", n)
 		}
 		ids, err := as.SweepClients(ctx, c.neverUsedTTL, c.unusedTTL)
 		switch {
 		case err != nil && ctx.Err() == nil:
-			log.Error("sweep unused clients", "err", err)
+			log.Error("sweep of unused dynamically registered clients failed: they stay until a run succeeds", "err", err, "next_run_in", c.gcInterval.String())
 		case len(ids) > 0:
 			log.Info("removed unused dynamically registered clients", "count", len(ids), "client_ids", strings.Join(ids, " "))
 		}
