@@ -23,6 +23,12 @@ const (
 	AuditTokenRefreshed   = "token.refreshed"
 	AuditTokenRevoked     = "token.revoked"
 	AuditRefreshReuse     = "refresh.reuse_detected"
+	// AuditRefreshReuseGrace is a refresh token used again within the
+	// reuse grace period: answered with a new pair, nothing revoked.
+	AuditRefreshReuseGrace = "refresh.reuse_within_grace"
+	// AuditRefreshRevokedUse is a refresh token of an already revoked
+	// grant presented again: refused, nothing more to revoke.
+	AuditRefreshRevokedUse = "refresh.revoked_token_used"
 )
 
 // audit appends an event to the audit log. A failure is logged, never

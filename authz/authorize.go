@@ -47,9 +47,19 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
 		r.Form.Set("scope", strings.Join(s.scopeNames, " "))
 	}
 
-	if err := s.ensureCIMDClient(r, r.Form.Get("client_id"), true); err != nil {
+	use := cimdNewRequest
+	if r.Method == http.MethodPost {
+		use = cimdContinue
+	}
+	if err := s.ensureCIMDClient(r, r.Form.Get("client_id"), use); err != nil {
 		s.cimdErrorPage(w, r, err)
 		return
+	}
+	if use == cimdNewRequest {
+		if err := s.refreshCIMDRedirect(r, r.Form.Get("client_id"), r.Form.Get("redirect_uri")); err != nil {
+			s.cimdErrorPage(w, r, err)
+			return
+		}
 	}
 	if !s.enter(r) {
 		return
@@ -349,6 +359,9 @@ func (s *Server) authorizeError(w http.ResponseWriter, r *http.Request, ar fosit
 		page.Message = "No application is registered with this client ID."
 	case rfc.ErrorField == "invalid_request" && ar != nil && ar.GetClient() != nil && ar.GetClient().GetID() != "":
 		page.Title = "Redirect URI not allowed"
+		if details, hint := s.cimdRedirectDetails(r, ar.GetClient().GetID(), r.Form.Get("redirect_uri")); details != nil {
+			page.Details, page.Hint = details, hint
+		}
 	}
 	s.logger(r).Info("authorization request refused without redirect", "error", rfc.ErrorField)
 	status := rfc.CodeField

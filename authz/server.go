@@ -53,6 +53,13 @@ type Config struct {
 	// RefreshTokenTTL is the refresh token lifetime, renewed on every
 	// rotation; zero means 30 days.
 	RefreshTokenTTL time.Duration
+	// RefreshReuseGrace is how long after its rotation a refresh token may
+	// be presented again by its client (two windows of one editor
+	// refreshing at once, a retry after a lost answer) and still be
+	// answered with a new token pair, revoking nothing. A reuse after it
+	// revokes the grant (RFC 9700 §4.14.2 reuse detection). Zero means
+	// no grace: every reuse revokes.
+	RefreshReuseGrace time.Duration
 	// CodeTTL is the authorization code lifetime; zero means 5 minutes.
 	CodeTTL time.Duration
 	// SessionTTL is how long a sign-in lasts; zero means 12 hours.
@@ -88,6 +95,7 @@ type Server struct {
 	log          *slog.Logger
 	now          func() time.Time
 	sessionTTL   time.Duration
+	refreshGrace time.Duration
 	secure       bool
 	registration string
 	cimd         *cimd.Resolver
@@ -163,6 +171,7 @@ func New(ctx context.Context, c Config) (*Server, error) {
 		log:          c.Logger,
 		now:          c.Now,
 		sessionTTL:   c.SessionTTL,
+		refreshGrace: c.RefreshReuseGrace,
 		secure:       iss.Scheme == "https",
 	}
 	for _, sc := range c.Scopes {
@@ -183,6 +192,9 @@ func New(ctx context.Context, c Config) (*Server, error) {
 	s.limits = newLimits(c.RateLimits, s.now)
 	if s.sessionTTL == 0 {
 		s.sessionTTL = 12 * time.Hour
+	}
+	if s.refreshGrace < 0 {
+		return nil, fmt.Errorf("authz: refresh reuse grace %s is negative", s.refreshGrace)
 	}
 
 	global, err := c.Store.EnsureSecret(ctx, hmacSecretName, randomBytes(32))

@@ -3,6 +3,7 @@ package authz
 import (
 	"context"
 	"errors"
+	"fmt"
 	"mime"
 	"net/http"
 	"slices"
@@ -39,7 +40,7 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 		writeOAuthError(w, r, fosite.ErrUnsupportedGrantType.WithHintf("Supported grant types: %s, %s.", grantAuthorizationCode, grantRefreshToken))
 		return
 	}
-	if err := s.ensureCIMDClient(r, r.PostForm.Get("client_id"), false); err != nil {
+	if err := s.ensureCIMDClient(r, r.PostForm.Get("client_id"), cimdToken); err != nil {
 		writeOAuthError(w, r, cimdTokenError(err))
 		return
 	}
@@ -47,9 +48,10 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer s.leave()
-	ar, err := s.provider.NewAccessRequest(ctx, r, &oauth2.JWTSession{})
+	ri := &refreshInfo{}
+	ar, err := s.provider.NewAccessRequest(context.WithValue(ctx, refreshInfoKey{}, ri), r, &oauth2.JWTSession{})
 	if err != nil {
-		s.tokenError(w, r, ar, err)
+		s.tokenError(w, r.WithContext(context.WithValue(ctx, refreshInfoKey{}, ri)), ar, err)
 		return
 	}
 	// RFC 8707 §2.2: a resource at the token endpoint must be one the grant
@@ -121,7 +123,8 @@ func (s *Server) tokenError(w http.ResponseWriter, r *http.Request, ar fosite.Ac
 		err = fosite.ErrInvalidGrant.WithHint("The authorization code has already been used.")
 	}
 	if errors.Is(err, fosite.ErrInactiveToken) && ar != nil && ar.GetClient() != nil {
-		s.audit(r, AuditRefreshReuse, "", ar.GetClient().GetID(), "failure", "a rotated refresh token was used again; the grant was revoked")
+		typ, detail := s.reuseEvent(r)
+		s.audit(r, typ, "", ar.GetClient().GetID(), "failure", detail)
 	}
 	rfc := fosite.ErrorToRFC6749Error(err)
 	if rfc.CodeField >= 500 {
@@ -130,6 +133,23 @@ func (s *Server) tokenError(w http.ResponseWriter, r *http.Request, ar fosite.Ac
 		s.logger(r).Info("token request refused", "error", rfc.ErrorField, "description", rfc.GetDescription())
 	}
 	s.provider.WriteAccessError(r.Context(), w, ar, err)
+}
+
+// reuseEvent is the audit type and detail of a refresh token refused as
+// inactive: rotated before (and after the grace period, if there is one),
+// which revoked its grant, or of a grant already revoked.
+func (s *Server) reuseEvent(r *http.Request) (string, string) {
+	ri, _ := r.Context().Value(refreshInfoKey{}).(*refreshInfo)
+	switch {
+	case ri == nil || !ri.inactive:
+		return AuditRefreshReuse, "a rotated refresh token was used again; the grant was revoked"
+	case !ri.rotated:
+		return AuditRefreshRevokedUse, "a refresh token of a revoked grant was used; it stays revoked"
+	case s.refreshGrace > 0:
+		return AuditRefreshReuse, fmt.Sprintf("a refresh token rotated %s ago was used again, after the %s reuse grace period; the grant was revoked",
+			ri.ago.Truncate(time.Second), s.refreshGrace)
+	}
+	return AuditRefreshReuse, "a rotated refresh token was used again (no reuse grace period); the grant was revoked"
 }
 
 // checkForm parses a form-encoded POST body and refuses the request

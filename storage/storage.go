@@ -126,6 +126,11 @@ type Token struct {
 	Active bool
 	// AccessSignature links a refresh token to the access token issued with it.
 	AccessSignature string
+	// RotatedAt is when RotateRefreshToken retired this refresh token, to
+	// the second; zero while it is active, and for a row that was never
+	// rotated or whose grant was revoked (DeactivateGrant clears it). The
+	// refresh reuse grace period is counted from it.
+	RotatedAt time.Time
 	// Data is an opaque serialised request owned by the caller.
 	Data []byte
 }
@@ -275,17 +280,23 @@ type Store interface {
 	// succeeds.
 	DeactivateToken(ctx context.Context, kind TokenKind, signature string) error
 	// DeactivateGrant marks every row of the given kind and request ID
-	// inactive and returns how many rows changed.
+	// inactive and not rotated (RotatedAt zero: a revoked refresh token
+	// gets no reuse grace) and returns how many active rows it
+	// deactivated.
 	DeactivateGrant(ctx context.Context, kind TokenKind, requestID string) (int64, error)
 	// DeleteGrant removes every row of the given kind and request ID and
 	// returns how many were removed.
 	DeleteGrant(ctx context.Context, kind TokenKind, requestID string) (int64, error)
-	// RotateRefreshToken retires the presented refresh token of a grant: it
-	// deactivates the row with that signature (ErrNotFound if none,
-	// ErrConflict if it was no longer active, so of concurrent rotations
-	// exactly one wins), then deactivates every other refresh row of the
-	// request ID and deletes the grant's access tokens.
-	RotateRefreshToken(ctx context.Context, requestID, signature string) error
+	// RotateRefreshToken retires the presented refresh token of a grant at
+	// time at: it deactivates the refresh row of requestID with that
+	// signature and sets its RotatedAt to at (ErrNotFound if there is no
+	// such row, ErrConflict if it was no longer active, so of concurrent
+	// rotations exactly one wins), then deletes the access token issued
+	// with it (its AccessSignature; every access token of the grant when
+	// it names none). The grant's other refresh tokens stay as they are:
+	// those issued within a reuse grace period are live chains of their
+	// own.
+	RotateRefreshToken(ctx context.Context, requestID, signature string, at time.Time) error
 	// ListGrantTokens returns the active access and refresh rows of a user,
 	// optionally of one client (empty clientID means all), newest first.
 	ListGrantTokens(ctx context.Context, userID, clientID string) ([]Token, error)
@@ -330,8 +341,10 @@ type Store interface {
 	EnsureSecret(ctx context.Context, name string, value []byte) ([]byte, error)
 
 	// GarbageCollect removes token rows, sessions and initial access tokens
-	// whose ExpiresAt is before now, and clients of source SourceCIMD whose ExpiresAt is before
-	// now and that hold no tokens. Rows with a zero ExpiresAt never expire.
+	// whose ExpiresAt is before now, and clients of source SourceCIMD whose
+	// ExpiresAt is before now and that hold no tokens and no consent (the
+	// consent belongs to the client_id, not to the cached document). Rows
+	// with a zero ExpiresAt never expire.
 	GarbageCollect(ctx context.Context, now time.Time) (GCResult, error)
 
 	// Ping checks that the store is reachable.

@@ -95,6 +95,11 @@ type ErrorPage struct {
 	Code string
 	// Hint optionally says what to do next.
 	Hint string
+	// Details are optional lines shown under the message, for example
+	// the redirect URIs a client's metadata document lists; a line
+	// starting with two spaces is shown indented, as an item of the line
+	// before.
+	Details []string
 }
 
 // AccountPage is the signed-in user's page: the applications they have

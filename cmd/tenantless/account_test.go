@@ -98,7 +98,7 @@ func TestAccountPageRevoke(t *testing.T) {
 // audit command and the admin CLI's output and exit codes.
 func TestAuditAndCLI(t *testing.T) {
 	db := filepath.Join(t.TempDir(), "tenantless.db")
-	srv := startServer(t, db, "--weather", "offline")
+	srv := startServer(t, db, "--weather", "offline", "--refresh-reuse-grace", "0") // reuse revokes at once
 	base := srv.base
 	c := addClient(t, db, "--name", "audit", "--redirect-uri", "http://127.0.0.1/callback")
 	tok := tokenFor(t, base, c.ClientID, "admin", adminPassword, "weather:read", base+"/mcp")

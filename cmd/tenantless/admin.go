@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"strings"
 	"time"
@@ -22,7 +23,13 @@ import (
 func termIsTerminal(fd int) bool { return term.IsTerminal(fd) }
 
 func openStore(ctx context.Context, path string) (*sqlite.Store, error) {
-	st, err := sqlite.Open(ctx, sqlite.Config{Path: path})
+	return openStoreLogged(ctx, path, nil)
+}
+
+// openStoreLogged opens the database with log receiving the errors of the
+// store's background work (the WAL checkpointer), for serve.
+func openStoreLogged(ctx context.Context, path string, log *slog.Logger) (*sqlite.Store, error) {
+	st, err := sqlite.Open(ctx, sqlite.Config{Path: path, Logger: log})
 	if err != nil {
 		return nil, err
 	}

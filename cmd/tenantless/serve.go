@@ -53,6 +53,7 @@ type serveConfig struct {
 	neverUsedTTL          time.Duration
 	unusedTTL             time.Duration
 	adminPassword         string // TENANTLESS_ADMIN_PASSWORD, for the first user
+	refreshReuseGrace     time.Duration
 }
 
 // weatherScopes are the scopes the weather MCP server's tools need.
@@ -93,7 +94,7 @@ func serve(ctx context.Context, args []string, e env) error {
 	if err != nil {
 		return err
 	}
-	st, err := openStore(ctx, c.db)
+	st, err := openStoreLogged(ctx, c.db, log)
 	if err != nil {
 		return err
 	}
@@ -151,6 +152,7 @@ func parseServe(args []string, e env) (serveConfig, error) {
 	db := dbFlag(fs)
 	fs.DurationVar(&c.accessTTL, "access-token-ttl", time.Hour, "access token lifetime (env TENANTLESS_ACCESS_TOKEN_TTL)")
 	fs.DurationVar(&c.refreshTTL, "refresh-token-ttl", 30*24*time.Hour, "refresh token lifetime, renewed on each rotation (env TENANTLESS_REFRESH_TOKEN_TTL)")
+	fs.DurationVar(&c.refreshReuseGrace, "refresh-reuse-grace", 10*time.Second, "a rotated refresh token used again by its client this soon after (two windows refreshing at once, a retry) gets a new token pair instead of revoking the grant; 0 makes every reuse revoke (env TENANTLESS_REFRESH_REUSE_GRACE)")
 	fs.DurationVar(&c.codeTTL, "code-ttl", 5*time.Minute, "authorization code lifetime (env TENANTLESS_CODE_TTL)")
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error (env TENANTLESS_LOG_LEVEL)")
 	fs.StringVar(&c.logFormat, "log-format", "text", "text or json (env TENANTLESS_LOG_FORMAT)")
@@ -189,6 +191,9 @@ func parseServe(args []string, e env) (serveConfig, error) {
 		if d.v <= 0 {
 			return c, fmt.Errorf("%w: --%s must be positive", errUsage, d.name)
 		}
+	}
+	if c.refreshReuseGrace < 0 {
+		return c, fmt.Errorf("%w: --refresh-reuse-grace must be 0 or positive", errUsage)
 	}
 	switch c.rateLimits {
 	case "on", "all", "off":
@@ -281,19 +286,20 @@ func newAuthServer(ctx context.Context, c serveConfig, st storage.Store, issuer 
 		return nil, "", fmt.Errorf("load page templates: %w", err)
 	}
 	as, err := authz.New(ctx, authz.Config{
-		Store:           st,
-		Templates:       tmpl,
-		Issuer:          issuer,
-		Resources:       resources,
-		Scopes:          weatherScopes,
-		AccessTokenTTL:  c.accessTTL,
-		RefreshTokenTTL: c.refreshTTL,
-		CodeTTL:         c.codeTTL,
-		Registration:    c.registration,
-		CIMD:            resolver,
-		RateLimits:      rateLimits(c.rateLimits),
-		OnEvent:         onEvent(met),
-		Logger:          log,
+		Store:             st,
+		Templates:         tmpl,
+		Issuer:            issuer,
+		Resources:         resources,
+		Scopes:            weatherScopes,
+		AccessTokenTTL:    c.accessTTL,
+		RefreshTokenTTL:   c.refreshTTL,
+		RefreshReuseGrace: c.refreshReuseGrace,
+		CodeTTL:           c.codeTTL,
+		Registration:      c.registration,
+		CIMD:              resolver,
+		RateLimits:        rateLimits(c.rateLimits),
+		OnEvent:           onEvent(met),
+		Logger:            log,
 	})
 	if err != nil {
 		return nil, "", err

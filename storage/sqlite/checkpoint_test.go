@@ -1,7 +1,10 @@
 package sqlite
 
 import (
+	"bytes"
+	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -125,5 +128,79 @@ func TestMemoryStoreHasNoCheckpointer(t *testing.T) {
 	defer closeStore(t, s)
 	if s.ck != nil {
 		t.Error("an in-memory store started a checkpointer")
+	}
+}
+
+// syncLog is a concurrency-safe buffer for a slog handler.
+type syncLog struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (l *syncLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+func (l *syncLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
+}
+
+// TestCheckpointerLogsFailures breaks the checkpoint connection: the
+// failure reaches the store's logger with a message that says what it
+// means, once, not once per round.
+func TestCheckpointerLogsFailures(t *testing.T) {
+	var out syncLog
+	s, err := Open(t.Context(), Config{Path: filepath.Join(t.TempDir(), "tenantless.db"), Logger: slog.New(slog.NewTextHandler(&out, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closeStore(t, s)
+	if err := s.ck.db.Close(); err != nil { // every later round fails
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for i := 0; s.ck.fails.Load() < 3 && time.Now().Before(deadline); i++ {
+		if err := s.AppendAudit(t.Context(), storage.AuditEvent{Time: time.Now(), Type: fmt.Sprintf("test.%d", i)}); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if s.ck.fails.Load() < 3 {
+		t.Fatalf("%d failed rounds within 10s, want 3", s.ck.fails.Load())
+	}
+	got := out.String()
+	if n := strings.Count(got, "sqlite WAL checkpoint failed"); n != 1 {
+		t.Errorf("%d failure records for %d failed rounds, want 1 (then one a minute):\n%s", n, s.ck.fails.Load(), got)
+	}
+	for _, want := range []string{"level=ERROR", "database is closed", "failed_rounds=1", "-wal file"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("log lacks %q:\n%s", want, got)
+		}
+	}
+}
+
+// TestCheckpointerLogThrottle checks the one-a-minute rule and the record
+// of recovery with a moved clock.
+func TestCheckpointerLogThrottle(t *testing.T) {
+	var out syncLog
+	log := slog.New(slog.NewTextHandler(&out, nil))
+	c := &checkpointer{}
+	t0 := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+	for i := range 5 {
+		c.failed(log, errors.New("disk I/O error"), t0.Add(time.Duration(i)*10*time.Second))
+	}
+	c.failed(log, errors.New("disk I/O error"), t0.Add(61*time.Second))
+	c.recovered(log)
+	c.recovered(log)
+	got := out.String()
+	if n := strings.Count(got, "checkpoint failed"); n != 2 {
+		t.Errorf("%d failure records, want 2 (the first, and one after a minute):\n%s", n, got)
+	}
+	if !strings.Contains(got, "failed_rounds=6") || strings.Count(got, "works again") != 1 {
+		t.Errorf("want the sixth failure counted and one recovery record:\n%s", got)
 	}
 }

@@ -318,7 +318,7 @@ func TestFailedCallKeepsTransaction(t *testing.T) {
 	if err := s.CreateUser(tx, storage.User{ID: "u1", Username: "alice"}); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.RotateRefreshToken(tx, "req", "missing"); !errors.Is(err, storage.ErrNotFound) {
+	if err := s.RotateRefreshToken(tx, "req", "missing", time.Now()); !errors.Is(err, storage.ErrNotFound) {
 		t.Errorf("RotateRefreshToken: got error %v, want %v", err, storage.ErrNotFound)
 	}
 	if err := s.CreateUser(tx, storage.User{ID: "u1", Username: "bob"}); !errors.Is(err, storage.ErrConflict) {

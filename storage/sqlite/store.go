@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -39,6 +40,9 @@ type Config struct {
 	// BusyTimeout is how long a statement waits for a lock held by another
 	// process before it fails; zero means 5s.
 	BusyTimeout time.Duration
+	// Logger receives the errors of the store's own background work, which
+	// no caller sees: the WAL checkpointer's. Nil means discard.
+	Logger *slog.Logger
 }
 
 // Store is a storage.Store on a SQLite database. It is safe for concurrent
@@ -56,6 +60,7 @@ type Store struct {
 	wlock chan struct{}
 	// ck checkpoints the log of a file database; nil in memory.
 	ck        *checkpointer
+	log       *slog.Logger
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -100,7 +105,10 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	}
 	rq.Add("_pragma", "query_only(1)")
 
-	s := &Store{}
+	s := &Store{log: cfg.Logger}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
 	fail := func(err error) (*Store, error) {
 		_ = s.Close()
 		return nil, fmt.Errorf("open database %s: %w", name, err)

@@ -65,7 +65,7 @@ func testConcurrentRotate(t *testing.T, s storage.Store) {
 	refresh := newToken(storage.KindRefresh, "r1", "req-1", "c1", "u1", at(0))
 	access := newToken(storage.KindAccess, "a1", "req-1", "c1", "u1", at(0))
 	createTokens(t, s, refresh, access)
-	errs := race(func(int) error { return s.RotateRefreshToken(ctx, "req-1", "r1") })
+	errs := race(func(int) error { return s.RotateRefreshToken(ctx, "req-1", "r1", at(20)) })
 	oneWinner(t, "RotateRefreshToken", errs)
 	diff(t, "token states", tokenStates(ctx, t, s, refresh, access),
 		map[string]string{"refresh/r1": "inactive", "access/a1": "missing"})
@@ -97,7 +97,7 @@ func testConcurrentRotateInTx(t *testing.T, s storage.Store) {
 				err = errors.Join(err, s.Rollback(tx))
 			}
 		}()
-		if err := s.RotateRefreshToken(tx, "req-1", "r1"); err != nil {
+		if err := s.RotateRefreshToken(tx, "req-1", "r1", at(20)); err != nil {
 			return err
 		}
 		a, r := newPair(i)
@@ -258,7 +258,7 @@ func rotateInTx(ctx context.Context, s storage.Store, old storage.Token, newSig 
 	if _, err := s.GetToken(tx, storage.KindRefresh, old.Signature); err != nil {
 		return err
 	}
-	if err := s.RotateRefreshToken(tx, old.RequestID, old.Signature); err != nil {
+	if err := s.RotateRefreshToken(tx, old.RequestID, old.Signature, at(20)); err != nil {
 		return err
 	}
 	next := old

@@ -62,6 +62,7 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"Tokens/DeactivateGrant", testDeactivateGrant},
 		{"Tokens/DeleteGrant", testDeleteGrant},
 		{"Tokens/RotateRefreshToken", testRotateRefreshToken},
+		{"Tokens/RevokeAfterRotation", testRevokeAfterRotation},
 		{"Tokens/ListGrantTokens", testListGrantTokens},
 		{"SigningKeys", testSigningKeys},
 		{"InitialAccessTokens/RoundTrip", testInitialAccessTokenRoundTrip},
