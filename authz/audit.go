@@ -23,7 +23,28 @@ const (
 	AuditTokenRefreshed   = "token.refreshed"
 	AuditTokenRevoked     = "token.revoked"
 	AuditRefreshReuse     = "refresh.reuse_detected"
+
+	// Changes an administrator makes with the CLI (actor "cli"); key
+	// rotation is also the server's own (actor "server").
+	AuditClientDeleted       = "client.deleted"
+	AuditUserCreated         = "user.created"
+	AuditUserPasswordChanged = "user.password_changed"
+	AuditUserDeleted         = "user.deleted"
+	AuditKeyRotated          = "key.rotated"
+	AuditInitialTokenCreated = "initial_token.created"
+	AuditInitialTokenDeleted = "initial_token.deleted"
 )
+
+// AuditTypes lists every audit event type, for validating a filter.
+func AuditTypes() []string {
+	return []string{
+		AuditClientRegistered, AuditClientSwept, AuditClientDeleted, AuditLogin,
+		AuditConsentGranted, AuditConsentDenied, AuditConsentRevoked,
+		AuditCodeIssued, AuditTokenIssued, AuditTokenRefreshed, AuditTokenRevoked, AuditRefreshReuse,
+		AuditUserCreated, AuditUserPasswordChanged, AuditUserDeleted,
+		AuditKeyRotated, AuditInitialTokenCreated, AuditInitialTokenDeleted,
+	}
+}
 
 // audit appends an event to the audit log. A failure is logged, never
 // returned: the audit log must not take the server down.
@@ -65,6 +86,7 @@ func (s *Server) withAudit(ctx context.Context, e storage.AuditEvent, fn func(tx
 func (s *Server) auditEvent(r *http.Request, typ, userID, clientID, outcome, detail string) storage.AuditEvent {
 	e := storage.AuditEvent{
 		Time: s.now().UTC(), Type: typ, UserID: userID, ClientID: clientID, Outcome: outcome, Detail: detail,
+		Actor: storage.ActorServer,
 	}
 	if r != nil {
 		e.Address = clientAddress(r)
