@@ -83,7 +83,8 @@ func publicHost(issuer string) string {
 func serve(ctx context.Context, args []string, e env) error {
 	fs := flagSet(e, "serve", serveUsage)
 	var c serveConfig
-	fs.StringVar(&c.addr, "addr", "127.0.0.1:8080", "address to listen on (env TENANTLESS_ADDR)")
+	fs.StringVar(&c.addr, "addr", "localhost:8080", "HOST:PORT to listen on; localhost means both 127.0.0.1 and [::1] (env TENANTLESS_ADDR)")
+	asJSON := jsonFlag(fs)
 	fs.StringVar(&c.issuer, "issuer", "", "public base URL and OAuth issuer; default http://localhost:<listen port>; set it for a LAN or reverse proxy (env TENANTLESS_ISSUER)")
 	db := dbFlag(fs)
 	fs.DurationVar(&c.accessTTL, "access-token-ttl", time.Hour, "access token lifetime (env TENANTLESS_ACCESS_TOKEN_TTL)")
@@ -117,6 +118,9 @@ func serve(ctx context.Context, args []string, e env) error {
 		return fmt.Errorf("%w: --pprof serves the profiler on the metrics listener; add --metrics-addr 127.0.0.1:9090", errUsage)
 	}
 	c.db = *db
+	if err := checkServeFlags(c); err != nil {
+		return err
+	}
 	for _, d := range []struct {
 		name string
 		v    time.Duration
@@ -142,15 +146,15 @@ func serve(ctx context.Context, args []string, e env) error {
 		return err
 	}
 
-	st, err := openStore(ctx, c.db)
+	st, closeStore, err := openServeStore(ctx, c.db)
 	if err != nil {
 		return err
 	}
-	defer st.Close()
+	defer closeStore()
 
-	ln, err := net.Listen("tcp", c.addr)
+	ln, err := listen(c.addr)
 	if err != nil {
-		return fmt.Errorf("listen on %s: %w (is another server using the port? choose one with --addr)", c.addr, err)
+		return err
 	}
 	defer ln.Close()
 	port := ln.Addr().(*net.TCPAddr).Port
@@ -297,9 +301,11 @@ func serve(ctx context.Context, args []string, e env) error {
 	} else {
 		go func() { errc <- srv.Serve(ln) }()
 	}
-	log.Info("tenantless is running", "addr", ln.Addr().String(), "issuer", issuer, "db", c.db, "registration", c.registration,
+	log.Info("tenantless is running", "addr", listenAddrs(ln), "issuer", issuer, "db", c.db, "registration", c.registration,
 		"mcp", issuer+resource.Paths[0], "weather", c.weather)
-	fmt.Fprint(e.Stderr, banner(issuer, c.db, adminPassword))
+	if err := announce(e, *asJSON, ln, issuer, c.db, c.registration, adminPassword, adminFromEnv(ctx, st, e)); err != nil {
+		return err
+	}
 	if e.Ready != nil {
 		e.Ready(ln.Addr().String())
 	}
@@ -421,7 +427,7 @@ func ensureAdmin(ctx context.Context, st storage.Store, log *slog.Logger, passwo
 
 // banner is what a person sees when the server is ready: where things
 // are, and how to connect the usual clients.
-func banner(issuer, db, adminPassword string) string {
+func banner(issuer, db, adminPassword string, adminFromEnv bool) string {
 	abs, err := filepath.Abs(db)
 	if err != nil {
 		abs = db
@@ -436,6 +442,8 @@ func banner(issuer, db, adminPassword string) string {
 	if adminPassword != "" {
 		fmt.Fprintf(&b, "    Sign in as     admin / %s   (generated now and shown once;\n", adminPassword)
 		fmt.Fprintf(&b, "                   change it with: tenantless user passwd admin)\n")
+	} else if adminFromEnv {
+		fmt.Fprintf(&b, "    Sign in as     admin   (password: TENANTLESS_ADMIN_PASSWORD, unless changed since)\n")
 	}
 	fmt.Fprintf(&b, "\n  Connect a client (each one registers itself and opens the sign-in page):\n\n")
 	fmt.Fprintf(&b, "    VS Code        .vscode/mcp.json:\n")
