@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/tenantless/tenantless/authz/cimd"
 	"github.com/tenantless/tenantless/resource"
 	"github.com/tenantless/tenantless/storage/sqlite"
 )
@@ -49,6 +50,14 @@ func checkServeFlags(c serveConfig) error {
 	case "", "open", "token", "off":
 	default:
 		return usagef("--registration %q: use open, token or off", c.registration)
+	}
+	if err := (cimd.Config{AllowHosts: c.cimdAllowHosts, AllowDomains: c.cimdAllowDomains}).Validate(); err != nil {
+		return usagef("%v", err)
+	}
+	switch c.rateLimits {
+	case "on", "all", "off":
+	default:
+		return usagef("--rate-limits %q: use on, all or off", c.rateLimits)
 	}
 	if _, port, err := net.SplitHostPort(c.addr); err != nil || port == "" {
 		return usagef("--addr %q needs a port: write HOST:PORT, for example localhost:8080, 127.0.0.1:9090 or [::1]:8080", c.addr)
