@@ -126,7 +126,7 @@ const hmacSecretName = "fosite-global-hmac"
 // signing key, so a restart keeps every grant valid.
 func New(ctx context.Context, c Config) (*Server, error) {
 	if c.Store == nil || c.Templates == nil {
-		return nil, errors.New("Store and Templates are required")
+		return nil, errors.New("the configuration needs a Store and Templates")
 	}
 	iss, err := url.Parse(c.Issuer)
 	if err != nil || (iss.Scheme != "http" && iss.Scheme != "https") || iss.Host == "" ||

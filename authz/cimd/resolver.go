@@ -83,7 +83,7 @@ type Config struct {
 func (c Config) Validate() error {
 	var errs []error
 	if c.Timeout < 0 || c.MaxBytes < 0 || c.MinTTL < 0 || c.MaxTTL < 0 || c.MaxConcurrent < 0 || c.MaxEntries < 0 {
-		errs = append(errs, errors.New("Timeout, MaxBytes, MinTTL, MaxTTL, MaxConcurrent and MaxEntries must not be negative"))
+		errs = append(errs, errors.New("the limits Timeout, MaxBytes, MinTTL, MaxTTL, MaxConcurrent and MaxEntries must not be negative"))
 	}
 	if c.MinTTL > 0 && c.MaxTTL > 0 && c.MinTTL > c.MaxTTL {
 		errs = append(errs, fmt.Errorf("MinTTL %v is above MaxTTL %v", c.MinTTL, c.MaxTTL))

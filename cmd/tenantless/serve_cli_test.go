@@ -94,7 +94,7 @@ func TestUsageErrors(t *testing.T) {
 		{"user", "delete", "nobody", "--db", db},
 		{"grant", "revoke", "no-such-grant", "--db", db},
 		{"initial-token", "delete", "abcdef", "--db", db},
-		{"user", "add", "erin", "--db", db}, // exists
+		{"user", "add", "erin", "--db", db},    // exists
 		{"user", "passwd", "erin", "--db", db}, // no password on stdin
 	} {
 		e := testEnv(nil)
