@@ -84,7 +84,7 @@ func serve(ctx context.Context, args []string, e env) error {
 	fs := flagSet(e, "serve", serveUsage)
 	var c serveConfig
 	fs.StringVar(&c.addr, "addr", "localhost:8080", "HOST:PORT to listen on; localhost means both 127.0.0.1 and [::1] (env TENANTLESS_ADDR)")
-	asJSON := jsonFlag(fs)
+	asJSON := fs.Bool("json", false, "when ready, print one JSON object (snake_case keys: listen, issuer, mcp_url, db, ...) on stdout instead of the banner")
 	fs.StringVar(&c.issuer, "issuer", "", "public base URL and OAuth issuer; default http://localhost:<listen port>; set it for a LAN or reverse proxy (env TENANTLESS_ISSUER)")
 	db := dbFlag(fs)
 	fs.DurationVar(&c.accessTTL, "access-token-ttl", time.Hour, "access token lifetime (env TENANTLESS_ACCESS_TOKEN_TTL)")
