@@ -17,8 +17,8 @@ build: ## build bin/tenantless
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/tenantless
 
 .PHONY: run
-run: build ## build and start the server on http://localhost:8080 (database ./tenantless.db)
-	./$(BIN) serve
+run: build ## build and start the server on http://localhost:8080 (database ./tenantless.db); flags in ARGS="--addr 127.0.0.1:9090"
+	./$(BIN) serve $(ARGS)
 
 .PHONY: test
 test: ## run every test (unit, storage conformance, end-to-end) with the race detector

@@ -2,7 +2,9 @@ package authz
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
@@ -110,8 +112,9 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
 				s.authorizeError(w, r, ar, fosite.ErrAccessDenied.WithHint("The user granted none of the requested permissions."))
 				return
 			}
+			withheld := without(ar.GetRequestedScopes(), granted)
 			ar.SetRequestedScopes(granted)
-			if err := s.rememberConsent(r, user, ar); err != nil {
+			if err := s.rememberConsent(r, user, ar, withheld); err != nil {
 				s.serverError(w, r, "save consent", err)
 				return
 			}
@@ -254,8 +257,12 @@ func (s *Server) consentCovers(r *http.Request, u storage.User, ar fosite.Author
 }
 
 // rememberConsent adds the requested scopes and resources to the user's
-// consent for the client.
-func (s *Server) rememberConsent(r *http.Request, u storage.User, ar fosite.AuthorizeRequester) error {
+// consent for the client, and takes out the scopes the user was asked for
+// on the consent page and withheld: a re-consent with fewer scopes leaves
+// a consent of fewer scopes, and the grants of earlier consents that hold
+// a withheld scope are revoked, so that no token keeps a permission the
+// user just took back.
+func (s *Server) rememberConsent(r *http.Request, u storage.User, ar fosite.AuthorizeRequester, withheld []string) error {
 	ctx := r.Context()
 	now := s.now().UTC().Truncate(time.Second)
 	c := storage.Consent{UserID: u.ID, ClientID: ar.GetClient().GetID(), CreatedAt: now, UpdatedAt: now}
@@ -264,9 +271,66 @@ func (s *Server) rememberConsent(r *http.Request, u storage.User, ar fosite.Auth
 	} else if !errors.Is(err, storage.ErrNotFound) {
 		return err
 	}
-	c.Scopes = union(c.Scopes, ar.GetRequestedScopes())
+	narrowed := slices.ContainsFunc(withheld, func(sc string) bool { return slices.Contains(c.Scopes, sc) })
+	c.Scopes = union(without(c.Scopes, withheld), ar.GetRequestedScopes())
 	c.Resources = union(c.Resources, ar.GetRequestedAudience())
-	return s.store.PutConsent(ctx, c)
+	if !narrowed {
+		return s.store.PutConsent(ctx, c)
+	}
+	tokens, err := s.store.ListGrantTokens(ctx, u.ID, c.ClientID)
+	if err != nil {
+		return err
+	}
+	var revoke []string
+	for _, t := range tokens {
+		scopes, err := GrantScopes(t)
+		if err != nil || slices.ContainsFunc(scopes, func(sc string) bool { return slices.Contains(withheld, sc) }) {
+			if !slices.Contains(revoke, t.RequestID) {
+				revoke = append(revoke, t.RequestID)
+			}
+		}
+	}
+	tx, err := s.store.BeginTx(ctx)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = s.store.Rollback(tx) }()
+	if err := s.store.PutConsent(tx, c); err != nil {
+		return err
+	}
+	for _, g := range revoke {
+		if err := revokeGrant(tx, s.store, g); err != nil {
+			return err
+		}
+	}
+	if err := s.store.Commit(tx); err != nil {
+		return err
+	}
+	for _, g := range revoke {
+		s.verified.dropGrant(g)
+	}
+	return nil
+}
+
+// GrantScopes returns the scopes granted to the grant a token row belongs
+// to, as stored with it.
+func GrantScopes(t storage.Token) ([]string, error) {
+	var sr storedRequest
+	if err := json.Unmarshal(t.Data, &sr); err != nil {
+		return nil, fmt.Errorf("decode stored request: %w", err)
+	}
+	return sr.GrantedScope, nil
+}
+
+// without returns a without the elements of b, in a's order.
+func without(a, b []string) []string {
+	var out []string
+	for _, x := range a {
+		if !slices.Contains(b, x) {
+			out = append(out, x)
+		}
+	}
+	return out
 }
 
 // issueCode grants the requested scopes and resources and redirects back

@@ -139,7 +139,10 @@ func (ks *keySet) privateKey(kid string) (*jose.JSONWebKey, bool) {
 // current key, in one transaction, and returns the new key's ID. A running
 // server signs with the new key within KeyReloadInterval; retired keys
 // stay in the JWKS until every token they signed has expired.
-func RotateSigningKey(ctx context.Context, st storage.Store, now time.Time) (kid string, err error) {
+//
+// The rotation is recorded in the audit log, in the same transaction, as
+// an AuditKeyRotated event of actor (storage.ActorServer or ActorCLI).
+func RotateSigningKey(ctx context.Context, st storage.Store, now time.Time, actor string) (kid string, err error) {
 	keys, err := st.ListSigningKeys(ctx)
 	if err != nil {
 		return "", err
@@ -156,12 +159,23 @@ func RotateSigningKey(ctx context.Context, st storage.Store, now time.Time) (kid
 	if kid, err = GenerateSigningKey(tx, st, now); err != nil {
 		return "", err
 	}
+	var retired []string
 	for _, k := range keys {
 		if k.RetiredAt.IsZero() {
 			if err = st.RetireSigningKey(tx, k.ID, now.UTC().Truncate(time.Second)); err != nil {
 				return "", err
 			}
+			retired = append(retired, k.ID)
 		}
+	}
+	detail := "new signing key " + kid
+	if len(retired) > 0 {
+		detail += "; retired " + strings.Join(retired, " ")
+	}
+	if err = st.AppendAudit(tx, storage.AuditEvent{
+		Time: now.UTC(), Type: AuditKeyRotated, Outcome: "success", Detail: detail, Actor: actor,
+	}); err != nil {
+		return "", fmt.Errorf("append audit event: %w", err)
 	}
 	return kid, st.Commit(tx)
 }
@@ -203,7 +217,7 @@ func (s *Server) RefreshKeys(ctx context.Context, rotateEvery time.Duration) err
 		if k.RetiredAt.IsZero() {
 			current = true
 			if rotateEvery > 0 && now.Sub(k.CreatedAt) >= rotateEvery {
-				kid, err := RotateSigningKey(ctx, s.store, now)
+				kid, err := RotateSigningKey(ctx, s.store, now, storage.ActorServer)
 				if err != nil {
 					return err
 				}
@@ -214,7 +228,7 @@ func (s *Server) RefreshKeys(ctx context.Context, rotateEvery time.Duration) err
 		}
 	}
 	if !current {
-		if _, err := RotateSigningKey(ctx, s.store, now); err != nil {
+		if _, err := RotateSigningKey(ctx, s.store, now, storage.ActorServer); err != nil {
 			return err
 		}
 		changed = true

@@ -12,6 +12,7 @@ import (
 
 	"github.com/tenantless/tenantless/authz"
 	"github.com/tenantless/tenantless/e2e/browser"
+	"github.com/tenantless/tenantless/storage"
 )
 
 func (h *harness) jwksKIDs() []string {
@@ -60,7 +61,7 @@ func TestKeyRotation(t *testing.T) {
 	old := issue()
 	k1 := kidOf(t, old.AccessToken)
 
-	k2, err := authz.RotateSigningKey(ctx, h.store, time.Now())
+	k2, err := authz.RotateSigningKey(ctx, h.store, time.Now(), storage.ActorCLI)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -134,21 +134,21 @@ const hmacSecretName = "fosite-global-hmac"
 // signing key, so a restart keeps every grant valid.
 func New(ctx context.Context, c Config) (*Server, error) {
 	if c.Store == nil || c.Templates == nil {
-		return nil, errors.New("authz: Store and Templates are required")
+		return nil, errors.New("the configuration needs a Store and Templates")
 	}
 	iss, err := url.Parse(c.Issuer)
 	if err != nil || (iss.Scheme != "http" && iss.Scheme != "https") || iss.Host == "" ||
 		iss.RawQuery != "" || iss.Fragment != "" || strings.HasSuffix(c.Issuer, "/") {
-		return nil, fmt.Errorf("authz: issuer %q must be an http(s) URL without query, fragment or trailing slash", c.Issuer)
+		return nil, fmt.Errorf("issuer %q must be an http(s) URL without query, fragment or trailing slash", c.Issuer)
 	}
 	if len(c.Resources) == 0 || len(c.Scopes) == 0 {
-		return nil, errors.New("authz: at least one resource and one scope are required")
+		return nil, errors.New("at least one resource and one scope are required")
 	}
 	resources := make([]string, 0, len(c.Resources))
 	for _, r := range c.Resources {
 		canon, err := canonicalResource(r)
 		if err != nil {
-			return nil, fmt.Errorf("authz: resource %q: %w", r, err)
+			return nil, fmt.Errorf("resource %q: %w", r, err)
 		}
 		resources = append(resources, canon)
 	}
@@ -157,7 +157,7 @@ func New(ctx context.Context, c Config) (*Server, error) {
 		c.Registration = RegistrationOpen
 	case RegistrationOpen, RegistrationToken, RegistrationOff:
 	default:
-		return nil, fmt.Errorf("authz: registration mode %q: use open, token or off", c.Registration)
+		return nil, fmt.Errorf("registration mode %q: use open, token or off", c.Registration)
 	}
 	s := &Server{
 		registration: c.Registration,
@@ -199,16 +199,16 @@ func New(ctx context.Context, c Config) (*Server, error) {
 
 	global, err := c.Store.EnsureSecret(ctx, hmacSecretName, randomBytes(32))
 	if err != nil {
-		return nil, fmt.Errorf("authz: load token secret: %w", err)
+		return nil, fmt.Errorf("load token secret: %w", err)
 	}
 	if s.csrfKey, err = c.Store.EnsureSecret(ctx, "csrf-hmac", randomBytes(32)); err != nil {
-		return nil, fmt.Errorf("authz: load CSRF key: %w", err)
+		return nil, fmt.Errorf("load CSRF key: %w", err)
 	}
 	if s.hasher, err = NewSecretHasher(ctx, c.Store); err != nil {
-		return nil, fmt.Errorf("authz: %w", err)
+		return nil, err
 	}
 	if s.keys, err = loadKeys(ctx, c.Store, s.now()); err != nil {
-		return nil, fmt.Errorf("authz: %w", err)
+		return nil, err
 	}
 
 	s.cfg = &fosite.Config{

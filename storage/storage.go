@@ -178,7 +178,18 @@ type AuditEvent struct {
 	Outcome string
 	// Detail is a short human-readable remark.
 	Detail string
+	// Actor is who made the change: ActorServer or ActorCLI.
+	Actor string
 }
+
+// Audit event actors.
+const (
+	// ActorServer is the running server, acting on a request of the user or
+	// client the event names, or on its own (sweeps, key rotation).
+	ActorServer = "server"
+	// ActorCLI is an administrator's tenantless command.
+	ActorCLI = "cli"
+)
 
 // AuditFilter selects audit events; zero fields select everything.
 type AuditFilter struct {

@@ -93,10 +93,10 @@ type Config struct {
 func (c Config) Validate() error {
 	var errs []error
 	if c.Timeout < 0 || c.MaxBytes < 0 || c.MinTTL < 0 || c.MaxTTL < 0 || c.MaxConcurrent < 0 || c.MaxEntries < 0 || c.RefetchInterval < 0 {
-		errs = append(errs, errors.New("cimd: Timeout, MaxBytes, MinTTL, MaxTTL, MaxConcurrent, MaxEntries and RefetchInterval must not be negative"))
+		errs = append(errs, errors.New("the limits Timeout, MaxBytes, MinTTL, MaxTTL, MaxConcurrent, MaxEntries and RefetchInterval must not be negative"))
 	}
 	if c.MinTTL > 0 && c.MaxTTL > 0 && c.MinTTL > c.MaxTTL {
-		errs = append(errs, fmt.Errorf("cimd: MinTTL %v is above MaxTTL %v", c.MinTTL, c.MaxTTL))
+		errs = append(errs, fmt.Errorf("MinTTL %v is above MaxTTL %v", c.MinTTL, c.MaxTTL))
 	}
 	for _, h := range c.AllowHosts {
 		if _, err := normalizeHostPort(h); err != nil {
@@ -116,20 +116,20 @@ func (c Config) Validate() error {
 func normalizeHostPort(entry string) (string, error) {
 	e := strings.TrimSpace(entry)
 	if strings.Contains(e, "/") || strings.Contains(e, "@") {
-		return "", fmt.Errorf("cimd: allowed host %q must be HOST:PORT, not a URL", entry)
+		return "", fmt.Errorf("allowed host %q must be HOST:PORT, not a URL", entry)
 	}
 	host, port, err := net.SplitHostPort(e)
 	if err != nil {
 		if strings.Contains(e, ":") {
-			return "", fmt.Errorf("cimd: allowed host %q must be HOST:PORT (bracket IPv6 addresses: [::1]:8443)", entry)
+			return "", fmt.Errorf("allowed host %q must be HOST:PORT (bracket IPv6 addresses: [::1]:8443)", entry)
 		}
 		host, port = e, "443"
 	}
 	if host == "" {
-		return "", fmt.Errorf("cimd: allowed host %q has no host", entry)
+		return "", fmt.Errorf("allowed host %q has no host", entry)
 	}
 	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
-		return "", fmt.Errorf("cimd: allowed host %q has an invalid port", entry)
+		return "", fmt.Errorf("allowed host %q has an invalid port", entry)
 	}
 	return net.JoinHostPort(strings.ToLower(host), port), nil
 }
@@ -139,7 +139,7 @@ func normalizeHostPort(entry string) (string, error) {
 func normalizeDomain(entry string) (string, error) {
 	d := strings.Trim(strings.ToLower(strings.TrimSpace(entry)), ".")
 	if d == "" || strings.ContainsAny(d, "/:@ ") {
-		return "", fmt.Errorf("cimd: allowed domain %q must be a domain name such as vscode.dev", entry)
+		return "", fmt.Errorf("allowed domain %q must be a domain name such as vscode.dev", entry)
 	}
 	return d, nil
 }

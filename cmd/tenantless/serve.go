@@ -53,6 +53,7 @@ type serveConfig struct {
 	neverUsedTTL          time.Duration
 	unusedTTL             time.Duration
 	adminPassword         string // TENANTLESS_ADMIN_PASSWORD, for the first user
+	json                  bool   // print the ready line as JSON instead of the banner
 	refreshReuseGrace     time.Duration
 }
 
@@ -94,12 +95,12 @@ func serve(ctx context.Context, args []string, e env) error {
 	if err != nil {
 		return err
 	}
-	st, err := openStoreLogged(ctx, c.db, log)
+	st, closeStore, err := openServeStore(ctx, c.db, log)
 	if err != nil {
 		return err
 	}
-	defer st.Close()
-	ln, err := listen(c)
+	defer closeStore()
+	ln, err := listen(c.addr)
 	if err != nil {
 		return err
 	}
@@ -132,13 +133,16 @@ func serve(ctx context.Context, args []string, e env) error {
 	defer stopBackground()
 
 	srv := httpServer(front(hostGuard(mux, publicHost(issuer)), log, met), log)
-	log.Info("tenantless is running", "addr", ln.Addr().String(), "issuer", issuer, "db", c.db, "registration", c.registration,
+	log.Info("tenantless is running", "addr", listenAddrs(ln), "issuer", issuer, "db", c.db, "registration", c.registration,
 		"mcp", issuer+resource.Paths[0], "weather", c.weather)
-	return runHTTP(ctx, srv, ln, c.tls, log, func() {
-		fmt.Fprint(e.Stderr, banner(issuer, c.db, adminPassword))
+	return runHTTP(ctx, srv, ln, c.tls, log, func() error {
+		if err := announce(e, c.json, ln, issuer, c.db, c.registration, adminPassword, adminFromEnv(ctx, st, e)); err != nil {
+			return err
+		}
 		if e.Ready != nil {
 			e.Ready(ln.Addr().String())
 		}
+		return nil
 	})
 }
 
@@ -147,7 +151,8 @@ func serve(ctx context.Context, args []string, e env) error {
 func parseServe(args []string, e env) (serveConfig, error) {
 	fs := flagSet(e, "serve", serveUsage)
 	var c serveConfig
-	fs.StringVar(&c.addr, "addr", "127.0.0.1:8080", "address to listen on (env TENANTLESS_ADDR)")
+	fs.StringVar(&c.addr, "addr", "localhost:8080", "HOST:PORT to listen on; localhost means both 127.0.0.1 and [::1] (env TENANTLESS_ADDR)")
+	fs.BoolVar(&c.json, "json", false, "when ready, print one JSON object (snake_case keys: listen, issuer, mcp_url, db, ...) on stdout instead of the banner")
 	fs.StringVar(&c.issuer, "issuer", "", "public base URL and OAuth issuer; default http://localhost:<listen port>; set it for a LAN or reverse proxy (env TENANTLESS_ISSUER)")
 	db := dbFlag(fs)
 	fs.DurationVar(&c.accessTTL, "access-token-ttl", time.Hour, "access token lifetime (env TENANTLESS_ACCESS_TOKEN_TTL)")
@@ -183,6 +188,9 @@ func parseServe(args []string, e env) (serveConfig, error) {
 	}
 	c.db = *db
 	c.adminPassword = e.Getenv("TENANTLESS_ADMIN_PASSWORD")
+	if err := checkServeFlags(c); err != nil {
+		return c, err
+	}
 	for _, d := range []struct {
 		name string
 		v    time.Duration
@@ -195,11 +203,6 @@ func parseServe(args []string, e env) (serveConfig, error) {
 	if c.refreshReuseGrace < 0 {
 		return c, fmt.Errorf("%w: --refresh-reuse-grace must be 0 or positive", errUsage)
 	}
-	switch c.rateLimits {
-	case "on", "all", "off":
-	default:
-		return c, fmt.Errorf("%w: --rate-limits %q: use on, all or off", errUsage, c.rateLimits)
-	}
 	if (c.tlsCert == "") != (c.tlsKey == "") {
 		return c, fmt.Errorf("%w: --tls-cert and --tls-key go together", errUsage)
 	}
@@ -211,15 +214,6 @@ func parseServe(args []string, e env) (serveConfig, error) {
 		c.tls = &tls.Config{Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS12}
 	}
 	return c, nil
-}
-
-// listen opens the main listener on --addr.
-func listen(c serveConfig) (net.Listener, error) {
-	ln, err := net.Listen("tcp", c.addr)
-	if err != nil {
-		return nil, fmt.Errorf("listen on %s: %w (is another server using the port? choose one with --addr)", c.addr, err)
-	}
-	return ln, nil
 }
 
 // issuerURL is --issuer without a trailing slash or, by default,
@@ -398,7 +392,7 @@ func httpServer(h http.Handler, log *slog.Logger) *http.Server {
 
 // runHTTP serves srv on ln (https when tlsCfg is set), calls ready once
 // it accepts connections, and shuts down gracefully when ctx ends.
-func runHTTP(ctx context.Context, srv *http.Server, ln net.Listener, tlsCfg *tls.Config, log *slog.Logger, ready func()) error {
+func runHTTP(ctx context.Context, srv *http.Server, ln net.Listener, tlsCfg *tls.Config, log *slog.Logger, ready func() error) error {
 	errc := make(chan error, 1)
 	if tlsCfg != nil {
 		srv.TLSConfig = tlsCfg
@@ -406,7 +400,10 @@ func runHTTP(ctx context.Context, srv *http.Server, ln net.Listener, tlsCfg *tls
 	} else {
 		go func() { errc <- srv.Serve(ln) }()
 	}
-	ready()
+	if err := ready(); err != nil {
+		_ = srv.Close()
+		return err
+	}
 	select {
 	case err := <-errc:
 		return fmt.Errorf("serve: %w", err)
@@ -525,7 +522,7 @@ func ensureAdmin(ctx context.Context, st storage.Store, log *slog.Logger, passwo
 
 // banner is what a person sees when the server is ready: where things
 // are, and how to connect the usual clients.
-func banner(issuer, db, adminPassword string) string {
+func banner(issuer, db, adminPassword string, adminFromEnv bool) string {
 	abs, err := filepath.Abs(db)
 	if err != nil {
 		abs = db
@@ -540,6 +537,8 @@ func banner(issuer, db, adminPassword string) string {
 	if adminPassword != "" {
 		fmt.Fprintf(&b, "    Sign in as     admin / %s   (generated now and shown once;\n", adminPassword)
 		fmt.Fprintf(&b, "                   change it with: tenantless user passwd admin)\n")
+	} else if adminFromEnv {
+		fmt.Fprintf(&b, "    Sign in as     admin   (password: TENANTLESS_ADMIN_PASSWORD, unless changed since)\n")
 	}
 	fmt.Fprintf(&b, "\n  Connect a client (each one registers itself and opens the sign-in page):\n\n")
 	fmt.Fprintf(&b, "    VS Code        .vscode/mcp.json:\n")

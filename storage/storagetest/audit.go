@@ -57,7 +57,9 @@ func testAuditRoundTrip(t *testing.T, s storage.Store) {
 	}{
 		{"every field", storage.AuditEvent{
 			Time: at(1), Type: "token.issued", UserID: "u1", ClientID: "https://app.example/client.json",
-			Address: "203.0.113.7", Outcome: "success", Detail: "grant authorization_code; scope weather:read"}},
+			Address: "203.0.113.7", Outcome: "success", Detail: "grant authorization_code; scope weather:read", Actor: storage.ActorServer}},
+		{"by the command line", storage.AuditEvent{
+			Time: at(5), Type: "user.created", UserID: "u9", Outcome: "success", Detail: "alice", Actor: storage.ActorCLI}},
 		{"failure with unicode and newlines", storage.AuditEvent{
 			Time: at(2), Type: "login", UserID: "zoë", Address: "2001:db8::1",
 			Outcome: "failure", Detail: "wrong password ✓\n\"quoted\"\x00after NUL"}},
