@@ -44,6 +44,8 @@ Commands:
   grant     list or revoke grants:               grant list|revoke
   audit     show the audit log
   keys      list or rotate the token signing keys:  keys list|rotate
+  resource  MCP servers tokens are issued for:    resource add|list|show|delete
+  token     mint an access token for testing with curl
   version   print the version
 
 Run "tenantless <command> --help" for a command's flags. Every flag can also
@@ -89,6 +91,10 @@ func dispatch(ctx context.Context, args []string, e env) error {
 		return auditCmd(ctx, rest, e)
 	case "keys":
 		return keysCmd(ctx, rest, e)
+	case "resource":
+		return resourceCmd(ctx, rest, e)
+	case "token":
+		return tokenCmd(ctx, rest, e)
 	case "initial-token":
 		return initialTokenCmd(ctx, rest, e)
 	case "version":

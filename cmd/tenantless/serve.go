@@ -51,6 +51,7 @@ type serveConfig struct {
 	auditRetention        time.Duration
 	neverUsedTTL          time.Duration
 	unusedTTL             time.Duration
+	signingAlg            string
 }
 
 // weatherScopes are the scopes the weather MCP server's tools need.
@@ -105,6 +106,7 @@ func serve(ctx context.Context, args []string, e env) error {
 	fs.StringVar(&c.tlsKey, "tls-key", "", "PEM private key of --tls-cert (env TENANTLESS_TLS_KEY)")
 	fs.StringVar(&c.metricsAddr, "metrics-addr", "", "serve Prometheus metrics at http://ADDR/metrics on this separate listener; empty means off (env TENANTLESS_METRICS_ADDR)")
 	fs.BoolVar(&c.pprof, "pprof", false, "also serve Go's profiler at http://ADDR/debug/pprof/ on the --metrics-addr listener, for performance work (env TENANTLESS_PPROF)")
+	fs.StringVar(&c.signingAlg, "signing-alg", "ES256", "JWS algorithm of access tokens: ES256 or RS256 (what most JWT libraries assume); switching rotates the key, old keys stay in the JWKS until their tokens expire (env TENANTLESS_SIGNING_ALG)")
 	fs.DurationVar(&c.auditRetention, "audit-retention", 90*24*time.Hour, "delete audit log entries older than this (env TENANTLESS_AUDIT_RETENTION)")
 	pos, err := parse(fs, args, e)
 	if err != nil {
@@ -206,6 +208,8 @@ func serve(ctx context.Context, args []string, e env) error {
 		Issuer:          issuer,
 		Resources:       resources,
 		Scopes:          weatherScopes,
+		ResourceName:    "Weather",
+		SigningAlg:      c.signingAlg,
 		AccessTokenTTL:  c.accessTTL,
 		RefreshTokenTTL: c.refreshTTL,
 		CodeTTL:         c.codeTTL,
@@ -267,6 +271,7 @@ func serve(ctx context.Context, args []string, e env) error {
 	gcCtx, stopGC := context.WithCancel(ctx)
 	defer stopGC()
 	go as.MaintainKeys(gcCtx, c.keyRotation)
+	maintainResources(gcCtx, as)
 	go collectGarbage(gcCtx, c.gcInterval, log, func(ctx context.Context) {
 		res, err := st.GarbageCollect(ctx, time.Now())
 		switch {
