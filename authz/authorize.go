@@ -42,7 +42,10 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
 	if resourceErr == nil {
 		r.Form["audience"] = []string{aud}
 	} else {
+		// The resource error is the one to report, not fosite's verdict on
+		// the scopes of a resource that does not exist.
 		res = s.registry.builtin
+		r.Form.Del("scope")
 	}
 	// No scope means every scope of the resource.
 	if strings.TrimSpace(r.Form.Get("scope")) == "" {

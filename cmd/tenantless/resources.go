@@ -1,9 +1,11 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -90,6 +92,11 @@ func resourceCmd(ctx context.Context, args []string, e env) error {
 		if err != nil {
 			return err
 		}
+		// The built-in resource first, then the registered ones in the
+		// order they were added.
+		slices.SortStableFunc(list, func(a, b storage.Resource) int {
+			return cmp.Compare(sourceRank(a.Source), sourceRank(b.Source))
+		})
 		if *asJSON {
 			rows := make([]resourceJSON, 0, len(list))
 			for _, r := range list {
@@ -200,6 +207,13 @@ func tokenCmd(ctx context.Context, args []string, e env) error {
 	}
 	fmt.Fprintln(e.Stdout, t.AccessToken)
 	return nil
+}
+
+func sourceRank(source string) int {
+	if source == storage.ResourceSourceBuiltin {
+		return 0
+	}
+	return 1
 }
 
 // recordedIssuer is the issuer of the server that last started on st: its
