@@ -45,6 +45,7 @@ type registry struct {
 	byURL   map[string]*servedResource // every URL and alias
 	byScope map[string]*servedResource
 	scopes  []string // every scope, resource by resource
+	auds    []string // every URL and alias, resource by resource
 	list    []*servedResource
 }
 
@@ -60,11 +61,12 @@ func (g *registry) set(list []storage.Resource) {
 	}
 	byURL := map[string]*servedResource{}
 	byScope := map[string]*servedResource{}
-	var scopes []string
+	var scopes, auds []string
 	for _, r := range all {
 		for _, u := range r.urls() {
 			if _, taken := byURL[u]; !taken {
 				byURL[u] = r
+				auds = append(auds, u)
 			}
 		}
 		for _, sc := range r.rec.Scopes {
@@ -75,7 +77,7 @@ func (g *registry) set(list []storage.Resource) {
 		}
 	}
 	g.mu.Lock()
-	g.byURL, g.byScope, g.scopes, g.list = byURL, byScope, scopes, all
+	g.byURL, g.byScope, g.scopes, g.auds, g.list = byURL, byScope, scopes, auds, all
 	g.mu.Unlock()
 }
 
@@ -87,22 +89,18 @@ func (g *registry) lookup(canon string) (*servedResource, bool) {
 	return r, ok
 }
 
-// scopeNames returns every scope of every resource.
+// scopeNames returns every scope of every resource; callers must not modify it.
 func (g *registry) scopeNames() []string {
 	g.mu.RLock()
 	defer g.mu.RUnlock()
 	return g.scopes
 }
 
-// audiences returns every URL tokens may be issued for.
+// audiences returns every URL tokens may be issued for; callers must not modify it.
 func (g *registry) audiences() []string {
 	g.mu.RLock()
 	defer g.mu.RUnlock()
-	out := make([]string, 0, len(g.byURL))
-	for _, r := range g.list {
-		out = append(out, r.urls()...)
-	}
-	return out
+	return g.auds
 }
 
 // owner returns the resource a scope belongs to.
