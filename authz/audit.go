@@ -50,6 +50,7 @@ func AuditTypes() []string {
 		AuditRefreshReuseGrace, AuditRefreshRevokedUse,
 		AuditUserCreated, AuditUserPasswordChanged, AuditUserDeleted,
 		AuditKeyRotated, AuditInitialTokenCreated, AuditInitialTokenDeleted,
+		AuditResourceAdded, AuditResourceDeleted,
 	}
 }
 

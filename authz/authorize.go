@@ -39,14 +39,19 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
 	}
 
 	// RFC 8707: resource becomes fosite's audience before fosite parses.
-	resources, badResource, resourcesOK := s.resolveResources(r.Form["resource"])
+	aud, res, resourceErr := s.resolveResource(r.Form["resource"])
 	delete(r.Form, "audience")
-	if resourcesOK {
-		r.Form["audience"] = resources
+	if resourceErr == nil {
+		r.Form["audience"] = []string{aud}
+	} else {
+		// The resource error is the one to report, not fosite's verdict on
+		// the scopes of a resource that does not exist.
+		res = s.registry.builtin
+		r.Form.Del("scope")
 	}
-	// No scope means every scope the server offers.
+	// No scope means every scope of the resource.
 	if strings.TrimSpace(r.Form.Get("scope")) == "" {
-		r.Form.Set("scope", strings.Join(s.scopeNames, " "))
+		r.Form.Set("scope", strings.Join(res.rec.Scopes, " "))
 	}
 
 	use := cimdNewRequest
@@ -76,8 +81,12 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
 		s.authorizeError(w, r, ar, fosite.ErrInvalidRequest.WithHintf("The parameter %s appears more than once.", dup))
 		return
 	}
-	if !resourcesOK {
-		s.authorizeError(w, r, ar, errInvalidTarget(badResource))
+	if resourceErr != nil {
+		s.authorizeError(w, r, ar, resourceErr)
+		return
+	}
+	if err := s.checkScopes(ar.GetRequestedScopes(), res); err != nil {
+		s.authorizeError(w, r, ar, err)
 		return
 	}
 	if err := checkPKCE(ar.GetRequestForm()); err != nil {
@@ -164,7 +173,7 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
 		s.authorizeError(w, r, ar, fosite.ErrConsentRequired)
 		return
 	}
-	s.renderConsent(w, r, ar, client, user, params)
+	s.renderConsent(w, r, ar, res, client, user, params)
 }
 
 // authorizeParams returns the authorization request parameters as the
@@ -187,7 +196,7 @@ func authorizeParams(r *http.Request) url.Values {
 	return out
 }
 
-func (s *Server) renderConsent(w http.ResponseWriter, r *http.Request, ar fosite.AuthorizeRequester, c storage.Client, u storage.User, params url.Values) {
+func (s *Server) renderConsent(w http.ResponseWriter, r *http.Request, ar fosite.AuthorizeRequester, res *servedResource, c storage.Client, u storage.User, params url.Values) {
 	page := web.ConsentPage{
 		Action:        "/authorize",
 		CSRFToken:     s.csrfToken(w, r),
@@ -196,7 +205,9 @@ func (s *Server) renderConsent(w http.ResponseWriter, r *http.Request, ar fosite
 		ClientID:      c.ID,
 		RedirectHost:  ar.GetRedirectURI().Host,
 		LocalhostOnly: allLoopback(c.RedirectURIs),
-		Resources:     ar.GetRequestedAudience(),
+	}
+	for _, a := range ar.GetRequestedAudience() {
+		page.Resources = append(page.Resources, web.Resource{Name: res.rec.Name, URL: a, Description: res.rec.Description})
 	}
 	if strings.HasPrefix(c.ID, "https://") {
 		if cu, err := url.Parse(c.ID); err == nil {
@@ -214,20 +225,11 @@ func (s *Server) renderConsent(w http.ResponseWriter, r *http.Request, ar fosite
 		}
 	}
 	for _, name := range ar.GetRequestedScopes() {
-		page.Scopes = append(page.Scopes, web.Scope{Name: name, Description: s.scopeDescription(name)})
+		page.Scopes = append(page.Scopes, web.Scope{Name: name, Description: res.descriptions[name]})
 	}
 	if err := s.tmpl.Consent(w, http.StatusOK, page); err != nil {
 		s.logger(r).Error("render consent page", "err", err)
 	}
-}
-
-func (s *Server) scopeDescription(name string) string {
-	for _, sc := range s.scopes {
-		if sc.Name == name {
-			return sc.Description
-		}
-	}
-	return ""
 }
 
 func allLoopback(uris []string) bool {
@@ -376,7 +378,7 @@ func newSession(u storage.User, clientID string) *oauth2.JWTSession {
 			// read: introspection would report a jti the token lacks.
 			JTI:     newJTI(),
 			Subject: u.ID,
-			Extra:   map[string]interface{}{"client_id": clientID},
+			Extra:   map[string]interface{}{"client_id": clientID, "preferred_username": u.Username},
 		},
 		JWTHeader: &jwt.Headers{Extra: map[string]interface{}{"typ": "at+jwt"}},
 		Subject:   u.ID,

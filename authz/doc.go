@@ -2,8 +2,15 @@
 // on fosite: authorization code with PKCE (S256 only), refresh token
 // rotation with reuse detection, RFC 7009 revocation, RFC 7662
 // introspection, RFC 9068 JWT access tokens signed with a persisted ES256
-// key, RFC 8707 resource indicators, RFC 9207 iss, RFC 8414 metadata, and
-// the sign-in and consent flow.
+// or RS256 key, RFC 8707 resource indicators, RFC 9207 iss, RFC 8414
+// metadata, and the sign-in and consent flow.
+//
+// Tokens are issued for registered resources (resources.go): the built-in
+// one of Config (the MCP server tenantless serves, or the gateway's
+// upstream) and every one added with AddResource, each with scopes of its
+// own. A token has one resource, its "aud", and only that resource's
+// scopes. MintAccessToken issues a token outside the OAuth flow for the
+// CLI.
 //
 // It owns the adapter between fosite and storage (fositestore.go). It
 // imports storage and web, never resource or cmd.

@@ -157,7 +157,14 @@ func (f *fositeStore) create(ctx context.Context, kind storage.TokenKind, sig, a
 	if err != nil {
 		return fmt.Errorf("encode request: %w", err)
 	}
+	var res string
+	if aud := r.GetGrantedAudience(); len(aud) > 0 {
+		res = aud[0]
+	} else if aud := r.GetRequestedAudience(); len(aud) > 0 {
+		res = aud[0]
+	}
 	return f.st.CreateToken(ctx, storage.Token{
+		Resource:        res,
 		Kind:            kind,
 		Signature:       sig,
 		RequestID:       r.GetID(),

@@ -295,7 +295,7 @@ func (s *Server) normalizeMetadata(md *clientMetadata) *registrationError {
 		return invalidMetadata("client_name is longer than 200 characters")
 	}
 	// Every client may request every scope; the registered value says so.
-	md.Scope = strings.Join(s.scopeNames, " ")
+	md.Scope = strings.Join(s.registry.scopeNames(), " ")
 	return nil
 }
 

@@ -46,8 +46,18 @@ type Config struct {
 	// case-insensitively) and becomes the token's "aud". The first is the
 	// default when a request names none. Required.
 	Resources []string
-	// Scopes are the scopes any client may request. Required.
+	// Scopes are the scopes of the built-in resource (Resources). Required.
 	Scopes []Scope
+	// ResourceName names the built-in resource on the consent page and in
+	// "tenantless resource list"; empty means "MCP server".
+	ResourceName string
+	// ResourceDescription describes the built-in resource; may be empty.
+	ResourceDescription string
+	// SigningAlg is the JWS algorithm of access tokens: "ES256" or
+	// "RS256"; empty means ES256. Changing it rotates the signing key at
+	// start-up; keys of the other algorithm stay published until the
+	// tokens they signed have expired.
+	SigningAlg string
 	// AccessTokenTTL is the access token lifetime; zero means 1 hour.
 	AccessTokenTTL time.Duration
 	// RefreshTokenTTL is the refresh token lifetime, renewed on every
@@ -86,12 +96,12 @@ type Config struct {
 // plus sign-in, consent, RFC 8707 resources, RFC 9207 iss, metadata and
 // JWKS. Create it with New and add its routes with Mount.
 type Server struct {
-	store        storage.Store
-	tmpl         *web.Templates
-	issuer       string
-	resources    []string
-	scopes       []Scope
-	scopeNames   []string
+	store  storage.Store
+	tmpl   *web.Templates
+	issuer string
+	// registry is every resource tokens are issued for (resources.go).
+	registry     *registry
+	signingAlg   string
 	log          *slog.Logger
 	now          func() time.Time
 	sessionTTL   time.Duration
@@ -150,8 +160,33 @@ func New(ctx context.Context, c Config) (*Server, error) {
 		if err != nil {
 			return nil, fmt.Errorf("resource %q: %w", r, err)
 		}
-		resources = append(resources, canon)
+		if !slices.Contains(resources, canon) {
+			resources = append(resources, canon)
+		}
 	}
+	switch c.SigningAlg {
+	case "":
+		c.SigningAlg = AlgES256
+	case AlgES256, AlgRS256:
+	default:
+		return nil, fmt.Errorf("authz: signing algorithm %q: use ES256 or RS256", c.SigningAlg)
+	}
+	builtin := &servedResource{
+		rec: storage.Resource{URL: resources[0], Aliases: resources[1:], Name: c.ResourceName, Description: c.ResourceDescription,
+			Source: storage.ResourceSourceBuiltin, CreatedAt: time.Now().UTC().Truncate(time.Second)},
+		descriptions: map[string]string{},
+	}
+	if builtin.rec.Name == "" {
+		builtin.rec.Name = "MCP server"
+	}
+	for _, sc := range c.Scopes {
+		if !validScopeToken(sc.Name) {
+			return nil, fmt.Errorf("authz: scope %q is not a valid scope token", sc.Name)
+		}
+		builtin.rec.Scopes = append(builtin.rec.Scopes, sc.Name)
+		builtin.descriptions[sc.Name] = sc.Description
+	}
+	builtin.rec.UpdatedAt = builtin.rec.CreatedAt
 	switch c.Registration {
 	case "":
 		c.Registration = RegistrationOpen
@@ -166,17 +201,15 @@ func New(ctx context.Context, c Config) (*Server, error) {
 		store:        c.Store,
 		tmpl:         c.Templates,
 		issuer:       c.Issuer,
-		resources:    resources,
-		scopes:       c.Scopes,
+		registry:     &registry{builtin: builtin},
+		signingAlg:   c.SigningAlg,
 		log:          c.Logger,
 		now:          c.Now,
 		sessionTTL:   c.SessionTTL,
 		refreshGrace: c.RefreshReuseGrace,
 		secure:       iss.Scheme == "https",
 	}
-	for _, sc := range c.Scopes {
-		s.scopeNames = append(s.scopeNames, sc.Name)
-	}
+	s.registry.set(nil)
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -207,7 +240,13 @@ func New(ctx context.Context, c Config) (*Server, error) {
 	if s.hasher, err = NewSecretHasher(ctx, c.Store); err != nil {
 		return nil, err
 	}
-	if s.keys, err = loadKeys(ctx, c.Store, s.now()); err != nil {
+	if s.keys, err = loadKeys(ctx, c.Store, s.now(), s.signingAlg); err != nil {
+		return nil, err
+	}
+	if err := s.storeBuiltin(ctx); err != nil {
+		return nil, fmt.Errorf("record the built-in resource: %w", err)
+	}
+	if err := s.ReloadResources(ctx); err != nil {
 		return nil, err
 	}
 

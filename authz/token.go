@@ -67,6 +67,13 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	// A deleted resource gets no new token, by code or by refresh.
+	for _, a := range allowed {
+		if _, ok := s.registry.lookup(a); !ok {
+			s.tokenError(w, r, ar, fosite.ErrInvalidGrant.WithHintf("The resource %s is no longer registered with this authorization server.", quoteShort(a)))
+			return
+		}
+	}
 	if ar.GetGrantTypes().ExactOne(grantRefreshToken) {
 		// fosite#774: the refresh flow reuses the first token's iat and jti.
 		if sess, ok := ar.GetSession().(*oauth2.JWTSession); ok && sess.JWTClaims != nil {

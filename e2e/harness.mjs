@@ -6,7 +6,7 @@
 //
 // Nothing here reaches beyond 127.0.0.1.
 
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -168,7 +168,21 @@ export async function startServer({ args = [], name = 'tenantless' } = {}) {
     interval: 50,
     tailLines: 5000,
   });
-  return { name, port, issuer, mcpURL: `${issuer}/mcp`, output: proc.output, stop: proc.stop };
+  const db = join(dir, 't.db');
+  return {
+    name, port, issuer, db, mcpURL: `${issuer}/mcp`, output: proc.output, stop: proc.stop,
+    /** Runs a tenantless command on this server's database; returns its stdout. */
+    cli: (...cmd) => runTenantless([...cmd, '--db', db]),
+  };
+}
+
+/** Runs the tenantless binary with args and returns its stdout; throws with its stderr on failure. */
+export function runTenantless(args) {
+  try {
+    return execFileSync(serverBinary, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  } catch (err) {
+    throw new Error(`tenantless ${args.join(' ')}: ${err.stderr || err.message}`);
+  }
 }
 
 function isLoopback(url) {

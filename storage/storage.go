@@ -131,6 +131,10 @@ type Token struct {
 	// rotated or whose grant was revoked (DeactivateGrant clears it). The
 	// refresh reuse grace period is counted from it.
 	RotatedAt time.Time
+	// Resource is the RFC 8707 resource (the token's audience) the grant is
+	// for; empty when it is not known (rows written before resources were
+	// registered). RevokeResourceGrants selects by it.
+	Resource string
 	// Data is an opaque serialised request owned by the caller.
 	Data []byte
 }
@@ -147,6 +151,38 @@ type SigningKey struct {
 	// RetiredAt is when the key stopped signing; zero while it is current.
 	RetiredAt time.Time
 }
+
+// Resource is a protected resource (an MCP server) that access tokens may
+// be issued for: an RFC 8707 resource indicator, which becomes the token's
+// "aud", with the scopes such tokens may carry.
+type Resource struct {
+	// URL is the resource indicator: an absolute URI without a fragment,
+	// scheme and host in lower case. It is the key.
+	URL string
+	// Aliases are more URLs of the same server (for example its 127.0.0.1
+	// spelling); a token asked for an alias is issued for that alias.
+	Aliases []string
+	// Name is a short human-readable name shown on the consent page.
+	Name string
+	// Description says what the server is, for a person.
+	Description string
+	// Scopes are the scopes tokens for this resource may carry. A scope
+	// belongs to one resource only.
+	Scopes []string
+	// Source tells where the record came from: ResourceSourceCLI or
+	// ResourceSourceBuiltin.
+	Source string
+	// CreatedAt is when the resource was registered; kept by PutResource.
+	CreatedAt time.Time
+	// UpdatedAt is when the record last changed.
+	UpdatedAt time.Time
+}
+
+// Resource sources.
+const (
+	ResourceSourceCLI     = "cli"     // added by an operator with "tenantless resource add"
+	ResourceSourceBuiltin = "builtin" // the MCP server (or gateway) tenantless serves itself
+)
 
 // InitialAccessToken authorises dynamic client registration when
 // registration is restricted (RFC 7591 §3). Only its hash is stored.
@@ -308,6 +344,12 @@ type Store interface {
 	// those issued within a reuse grace period are live chains of their
 	// own.
 	RotateRefreshToken(ctx context.Context, requestID, signature string, at time.Time) error
+	// RevokeResourceGrants ends every grant of a resource: it deletes the
+	// access tokens and authorization codes whose Resource is resource and
+	// deactivates its refresh tokens. It returns the distinct request IDs
+	// of the grants it changed, sorted; rows already inactive are left as
+	// they are and not counted.
+	RevokeResourceGrants(ctx context.Context, resource string) ([]string, error)
 	// ListGrantTokens returns the active access and refresh rows of a user,
 	// optionally of one client (empty clientID means all), newest first.
 	ListGrantTokens(ctx context.Context, userID, clientID string) ([]Token, error)
@@ -319,6 +361,19 @@ type Store interface {
 	// used (LastUsedAt zero) and created before neverUsedBefore, or were
 	// last used before lastUsedBefore. It returns the IDs removed.
 	DeleteUnusedClients(ctx context.Context, source string, neverUsedBefore, lastUsedBefore, now time.Time) ([]string, error)
+
+	// CreateResource stores a new resource; ErrConflict if its URL is taken.
+	CreateResource(ctx context.Context, r Resource) error
+	// PutResource creates or replaces the resource with r's URL, keeping
+	// the original CreatedAt when it replaces one.
+	PutResource(ctx context.Context, r Resource) error
+	// GetResource returns a resource by URL, or ErrNotFound.
+	GetResource(ctx context.Context, url string) (Resource, error)
+	// ListResources returns every resource ordered by creation time, then URL.
+	ListResources(ctx context.Context) ([]Resource, error)
+	// DeleteResource removes a resource; ErrNotFound if it does not exist.
+	// Its tokens are left alone (see RevokeResourceGrants).
+	DeleteResource(ctx context.Context, url string) error
 
 	// CreateInitialAccessToken stores a token; ErrConflict if Hash is taken.
 	CreateInitialAccessToken(ctx context.Context, t InitialAccessToken) error

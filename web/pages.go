@@ -75,9 +75,20 @@ type ConsentPage struct {
 	LocalhostOnly bool
 	// Scopes are the requested scopes with their descriptions.
 	Scopes []Scope
-	// Resources are the resources (URLs, RFC 8707) the access is for; the
-	// section is left out when there are none.
-	Resources []string
+	// Resources are the resources (RFC 8707) the access is for, shown by
+	// name and URL next to the scopes; the section is left out when there
+	// are none.
+	Resources []Resource
+}
+
+// Resource is a protected resource (an MCP server) on the consent page.
+type Resource struct {
+	// Name is the operator's name for it, e.g. "Notes".
+	Name string
+	// URL is the resource URL the token will be issued for (its audience).
+	URL string
+	// Description optionally says what it is.
+	Description string
 }
 
 // ErrorPage is the data for the error page shown to a person when the

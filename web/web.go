@@ -65,7 +65,7 @@ func parse(fsys fs.FS) (*Templates, error) {
 				Action: "/authorize", CSRFToken: "t", Hidden: []Field{{"n", "v"}}, Username: "u",
 				ClientName: "c", ClientID: "https://c.example/id", ClientIDHost: "c.example",
 				RedirectHost: "localhost", LocalhostOnly: true,
-				Scopes: []Scope{{"s", "d"}, {"s", ""}}, Resources: []string{"https://r.example/mcp"},
+				Scopes: []Scope{{"s", "d"}, {"s", ""}}, Resources: []Resource{{Name: "n", URL: "https://r.example/mcp", Description: "d"}, {URL: "https://r2.example/mcp"}},
 			},
 		}},
 		{"account", &t.account, []any{

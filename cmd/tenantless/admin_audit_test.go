@@ -10,6 +10,7 @@ import (
 
 	"golang.org/x/oauth2"
 
+	"github.com/tenantless/tenantless/authz"
 	"github.com/tenantless/tenantless/e2e/browser"
 )
 
@@ -58,6 +59,9 @@ func TestCLIChangesAudited(t *testing.T) {
 		t.Fatalf("grant list: %v %+v", err, grants)
 	}
 	cli(t, "", "grant", "revoke", grants[0].GrantID, "--db", db)
+	cli(t, "", "resource", "add", "https://notes.example/mcp", "--scopes", "notes:read", "--db", db)
+	cli(t, "", "resource", "delete", "https://notes.example/mcp", "--db", db)
+	cli(t, "", "token", "--user", "admin", "--resource", srv.base+"/mcp", "--scope", "weather:alerts", "--db", db)
 
 	rows := auditLog(t, db)
 	find := func(typ, clientID string) *auditRow {
@@ -78,6 +82,9 @@ func TestCLIChangesAudited(t *testing.T) {
 		{"initial_token.created", "", tok.ID},
 		{"initial_token.deleted", "", tok.ID},
 		{"consent.revoked", c.ClientID, grants[0].GrantID},
+		{"resource.added", "", "https://notes.example/mcp"},
+		{"resource.deleted", "", "https://notes.example/mcp"},
+		{"token.issued", authz.CLIClientID, "weather:alerts"},
 	} {
 		ev := find(want.typ, want.clientID)
 		if ev == nil {

@@ -60,6 +60,13 @@ func commands() []command {
 			{name: "list", readOnly: true},
 			{name: "rotate"},
 		}},
+		{name: "resource", run: resourceCmd, subs: []subcommandSpec{
+			{name: "add", args: []string{"URL"}},
+			{name: "list", readOnly: true},
+			{name: "show", args: []string{"URL"}, readOnly: true},
+			{name: "delete", args: []string{"URL"}},
+		}},
+		{name: "token", run: tokenCmd},
 		{name: "version", run: versionCmd, noDB: true},
 	}
 }

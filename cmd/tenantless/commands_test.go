@@ -125,8 +125,11 @@ func TestEveryReadOnlyCommandMissingDB(t *testing.T) {
 		t.Run(inv.String(), func(t *testing.T) {
 			db := filepath.Join(dir, "missing.db")
 			args := append(slices.Clone(inv.path), "--db", db)
-			if inv.String() == "client show" {
+			switch inv.String() {
+			case "client show":
 				args = append(args, "static_nothing")
+			case "resource show":
+				args = append(args, "https://notes.example/mcp")
 			}
 			code, _, errOut := runCLI(t, "", args...)
 			if code != 1 {
@@ -208,6 +211,11 @@ func TestEveryCommandJSON(t *testing.T) {
 		"audit":                {},
 		"keys list":            {},
 		"keys rotate":          {},
+		"resource add":         {[]string{"https://notes.example/mcp", "--scopes", "notes:read notes:write", "--name", "Notes"}, ""},
+		"resource list":        {},
+		"resource show":        {[]string{srv.base + "/mcp"}, ""},
+		"resource delete":      {[]string{"https://notes.example/mcp", "--revoke"}, ""},
+		"token":                {[]string{"--user", "admin", "--resource", srv.base + "/mcp", "--scope", "weather:read"}, ""},
 		"version":              {},
 	}
 	for _, inv := range invocations() {

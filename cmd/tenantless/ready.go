@@ -60,6 +60,11 @@ func checkServeFlags(c serveConfig) error {
 	default:
 		return usagef("--rate-limits %q: use on, all or off", c.rateLimits)
 	}
+	switch c.signingAlg {
+	case "ES256", "RS256":
+	default:
+		return usagef("--signing-alg %q: use ES256 or RS256", c.signingAlg)
+	}
 	if _, port, err := net.SplitHostPort(c.addr); err != nil || port == "" {
 		return usagef("--addr %q needs a port: write HOST:PORT, for example localhost:8080, 127.0.0.1:9090 or [::1]:8080", c.addr)
 	}

@@ -59,6 +59,8 @@ Commands:
   grant     list or revoke grants:               grant list|revoke
   audit     show the audit log
   keys      list or rotate the token signing keys:  keys list|rotate
+  resource  MCP servers tokens are issued for:    resource add|list|show|delete
+  token     mint an access token for testing with curl
   version   print the version
 
 Run "tenantless <command> --help" for a command's flags. Every command takes

@@ -55,6 +55,7 @@ type serveConfig struct {
 	adminPassword         string // TENANTLESS_ADMIN_PASSWORD, for the first user
 	json                  bool   // print the ready line as JSON instead of the banner
 	refreshReuseGrace     time.Duration
+	signingAlg            string
 }
 
 // weatherScopes are the scopes the weather MCP server's tools need.
@@ -175,6 +176,7 @@ func parseServe(args []string, e env) (serveConfig, error) {
 	fs.StringVar(&c.tlsKey, "tls-key", "", "PEM private key of --tls-cert (env TENANTLESS_TLS_KEY)")
 	fs.StringVar(&c.metricsAddr, "metrics-addr", "", "serve Prometheus metrics at http://ADDR/metrics on this separate listener; empty means off (env TENANTLESS_METRICS_ADDR)")
 	fs.BoolVar(&c.pprof, "pprof", false, "also serve Go's profiler at http://ADDR/debug/pprof/ on the --metrics-addr listener, for performance work (env TENANTLESS_PPROF)")
+	fs.StringVar(&c.signingAlg, "signing-alg", "ES256", "JWS algorithm of access tokens: ES256 or RS256 (what most JWT libraries assume); switching rotates the key, old keys stay in the JWKS until their tokens expire (env TENANTLESS_SIGNING_ALG)")
 	fs.DurationVar(&c.auditRetention, "audit-retention", 90*24*time.Hour, "delete audit log entries older than this (env TENANTLESS_AUDIT_RETENTION)")
 	pos, err := parse(fs, args, e)
 	if err != nil {
@@ -285,6 +287,8 @@ func newAuthServer(ctx context.Context, c serveConfig, st storage.Store, issuer 
 		Issuer:            issuer,
 		Resources:         resources,
 		Scopes:            weatherScopes,
+		ResourceName:      "Weather",
+		SigningAlg:        c.signingAlg,
 		AccessTokenTTL:    c.accessTTL,
 		RefreshTokenTTL:   c.refreshTTL,
 		RefreshReuseGrace: c.refreshReuseGrace,
@@ -353,6 +357,7 @@ func startMetrics(c serveConfig, met *metrics, log *slog.Logger) (stop func(), e
 func startBackground(ctx context.Context, c serveConfig, st storage.Store, as *authz.Server, log *slog.Logger) (stop func()) {
 	ctx, cancel := context.WithCancel(ctx)
 	go as.MaintainKeys(ctx, c.keyRotation)
+	maintainResources(ctx, as)
 	go collectGarbage(ctx, c.gcInterval, log, func(ctx context.Context) {
 		res, err := st.GarbageCollect(ctx, time.Now())
 		switch {

@@ -10,15 +10,15 @@ import (
 )
 
 const tokenColumns = `kind, signature, request_id, client_id, subject, requested_at, expires_at,
-	active, access_signature, data, rotated_at`
+	active, access_signature, data, rotated_at, resource`
 
 // CreateToken stores a token row; ErrConflict if (Kind, Signature) is taken.
 func (s *Store) CreateToken(ctx context.Context, t storage.Token) error {
 	_, err := s.writer(ctx).ExecContext(ctx, `INSERT INTO tokens (`+tokenColumns+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		string(t.Kind), t.Signature, t.RequestID, t.ClientID, t.Subject,
 		unixTime(t.RequestedAt), unixTime(t.ExpiresAt), boolInt(t.Active), t.AccessSignature, nullBytes(t.Data),
-		unixTime(t.RotatedAt))
+		unixTime(t.RotatedAt), t.Resource)
 	return wrap("create token", err)
 }
 
@@ -180,7 +180,7 @@ func scanToken(sc scanner) (storage.Token, error) {
 		active, rotated    int64
 	)
 	if err := sc.Scan(&kind, &t.Signature, &t.RequestID, &t.ClientID, &t.Subject,
-		&requested, &expires, &active, &t.AccessSignature, &t.Data, &rotated); err != nil {
+		&requested, &expires, &active, &t.AccessSignature, &t.Data, &rotated, &t.Resource); err != nil {
 		return storage.Token{}, err
 	}
 	t.Kind = storage.TokenKind(kind)

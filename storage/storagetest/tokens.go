@@ -11,6 +11,7 @@ func testTokenRoundTrip(t *testing.T, s storage.Store) {
 	ctx := t.Context()
 	access := newToken(storage.KindAccess, "sig-access", "req-1", "c1", "u1", at(2))
 	access.ExpiresAt = at(900)
+	access.Resource = "https://notes.example/mcp"
 	refresh := newToken(storage.KindRefresh, "sig-refresh", "req-1", "c1", "u1", at(2))
 	refresh.AccessSignature = "sig-access"
 	refresh.Active = false
