@@ -19,9 +19,18 @@
 //   - --catalog FILE is the writable server list; an empty one replaces the
 //     default seed (which points at servers on the internet).
 //   - The OAuth callback is <UI origin>/oauth/callback.
+//   - Client Settings (the CIMD switch and its metadata document URL, the
+//     enterprise IdP) live in MCP_STORAGE_DIR/client.json, shape
+//     {"cimd": {"enabled": true, "clientMetadataUrl": "https://…"}}; with CIMD
+//     on and an authorization server advertising
+//     client_id_metadata_document_supported, Inspector uses that URL as its
+//     client_id instead of registering.
+//   - A tool whose input or output schema trips Inspector's portability lint
+//     (type arrays, untyped schemas, remote $ref) gets an icon in the tool
+//     list with aria-label "Schema portability: N warnings".
 
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -31,12 +40,20 @@ import { freePort, nodeBinary, startProcess, waitFor } from './harness.mjs';
 const here = dirname(fileURLToPath(import.meta.url));
 const launcher = join(here, 'node_modules', '@modelcontextprotocol', 'inspector', 'clients', 'launcher', 'build', 'index.js');
 
-/** Starts the Inspector web UI on a free 127.0.0.1 port with an empty server list. */
-export async function startInspector() {
+/**
+ * Starts the Inspector web UI on a free 127.0.0.1 port with an empty server
+ * list. clientSettings, if given, is written as its Client Settings
+ * (client.json) first.
+ */
+export async function startInspector({ clientSettings } = {}) {
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'tenantless-e2e-inspector-'));
   const catalog = join(dir, 'catalog.json');
   writeFileSync(catalog, JSON.stringify({ mcpServers: {} }));
+  if (clientSettings) {
+    mkdirSync(join(dir, 'storage'), { recursive: true });
+    writeFileSync(join(dir, 'storage', 'client.json'), JSON.stringify(clientSettings));
+  }
   const token = randomBytes(16).toString('hex');
   const origin = `http://127.0.0.1:${port}`;
   const proc = await startProcess({
@@ -105,6 +122,16 @@ export async function listTools(page) {
     names.push((await item.innerText()).split('\n').map((s) => s.trim()).filter(Boolean).at(-1));
   }
   return names.sort();
+}
+
+/**
+ * Returns the aria-labels of the schema warning markers in the Tools list
+ * (Inspector's "Schema portability" icons), one per flagged tool; [] when
+ * no tool is flagged. Call after listTools.
+ */
+export async function schemaWarnings(page) {
+  const items = page.locator('button[data-variant="listItem"]');
+  return items.locator('[aria-label^="Schema portability"]').evaluateAll((els) => els.map((e) => e.getAttribute('aria-label')));
 }
 
 /** Selects a tool, fills its form fields and executes it; returns the text of the Results panel. */
