@@ -3,8 +3,8 @@
 // as when a client developer edits their document between tries:
 //
 //   1. the TypeScript SDK with clientMetadataUrl (its own callback);
-//   2. MCP Inspector with its Client Settings' metadata document (CIMD)
-//      switched on, pointing at the same URL (its /oauth/callback);
+//   2. MCP Inspector, with "Use Client ID Metadata Document" switched on in
+//      its Client settings and the same URL entered (its /oauth/callback);
 //   3. a VS Code-style flow: VS Code's document shape, served with
 //      Cache-Control: no-store, a loopback redirect on a random port with a
 //      trailing slash, a base64 state, the token and refresh requests VS Code
@@ -39,7 +39,7 @@ import {
   saveScreenshot,
   startServer,
 } from './harness.mjs';
-import { clickConnect, addStreamableHTTPServer, listTools, runTool, schemaWarnings, startInspector } from './inspector.mjs';
+import { addStreamableHTTPServer, clickConnect, listTools, runTool, schemaWarnings, startInspector, useClientMetadataDocument } from './inspector.mjs';
 import { ChromiumProvider, newSDKClient, startCallbackServer } from './sdk-client.mjs';
 import { newTestCA } from './test-ca.mjs';
 
@@ -212,17 +212,19 @@ test('one server, three clients, one metadata document URL whose document change
   });
 
   // 2. MCP Inspector, its CIMD client setting on, same URL, its own redirect URI.
-  inspector = await sc.step('start MCP Inspector with Client Settings: CIMD on, the same metadata document URL', () =>
-    startInspector({ clientSettings: { cimd: { enabled: true, clientMetadataUrl: docs.url } } }),
-  );
+  inspector = await sc.step('start MCP Inspector', () => startInspector());
   sc.attach('MCP Inspector output', () => inspector.output());
   const inspectorName = 'MCP Inspector (e2e metadata document)';
-  docs.set({ client_name: inspectorName, redirect_uris: [inspector.callbackURL] });
   const inspectorBrowser = await sc.step('launch Chromium for the Inspector user (signed out)', () => newBrowser());
   const page = await inspectorBrowser.newPage();
-  await sc.step('Inspector: add the server and connect: /authorize carries the document URL as client_id', async () => {
+  await sc.step('Inspector: Client settings → "Use Client ID Metadata Document" with the same URL; the document now lists the redirect URI the dialog names', async () => {
     await page.goto(inspector.url);
     await page.getByRole('button', { name: 'Add Servers' }).waitFor();
+    const redirect = await useClientMetadataDocument(page, docs.url);
+    assert.equal(redirect, inspector.callbackURL, 'the redirect URI Inspector asks the document to list');
+    docs.set({ client_name: inspectorName, redirect_uris: [redirect] });
+  });
+  await sc.step('Inspector: add the server and connect: /authorize carries the document URL as client_id', async () => {
     await addStreamableHTTPServer(page, { id: 'tenantless', url: mcpURL });
     await clickConnect(page, 'tenantless');
     await page.waitForURL((u) => u.origin === issuer && u.pathname === '/authorize');
@@ -231,7 +233,7 @@ test('one server, three clients, one metadata document URL whose document change
     assert.equal(q.get('redirect_uri'), inspector.callbackURL);
   });
   await sc.step('Inspector: sign in (the consent from step 1 is remembered), back to Inspector connected', async () => {
-    await signInAllowIfAsked(page, issuer);
+    assert.equal(await signInAllowIfAsked(page, issuer), false, 'no consent page: the consent belongs to the client_id');
     await page.waitForURL((u) => u.origin === inspector.origin);
     await page.getByText('Connected', { exact: true }).waitFor();
     assert.ok(fetchesOf(inspectorName) >= 1, 'tenantless fetched the changed document');
@@ -291,7 +293,7 @@ test('one server, three clients, one metadata document URL whose document change
     const b = await newBrowser();
     const p = await b.newPage();
     await p.goto(`${discovered.asm.authorization_endpoint}?${q}`);
-    await signInAllowIfAsked(p, issuer);
+    assert.equal(await signInAllowIfAsked(p, issuer), false, 'no consent page: the consent belongs to the client_id');
     const back = await loopback.query;
     assert.equal(back.get('state'), state, 'state comes back byte for byte');
     assert.equal(back.get('iss'), issuer);

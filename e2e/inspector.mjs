@@ -19,18 +19,18 @@
 //   - --catalog FILE is the writable server list; an empty one replaces the
 //     default seed (which points at servers on the internet).
 //   - The OAuth callback is <UI origin>/oauth/callback.
-//   - Client Settings (the CIMD switch and its metadata document URL, the
-//     enterprise IdP) live in MCP_STORAGE_DIR/client.json, shape
-//     {"cimd": {"enabled": true, "clientMetadataUrl": "https://…"}}; with CIMD
-//     on and an authorization server advertising
-//     client_id_metadata_document_supported, Inspector uses that URL as its
-//     client_id instead of registering.
+//   - Client settings (the header's gear: the CIMD switch and its metadata
+//     document URL, the enterprise IdP) are saved as they change, in
+//     MCP_STORAGE_DIR/client.json ({"cimd": {"enabled": true,
+//     "clientMetadataUrl": "https://…"}}); with CIMD on and an authorization
+//     server advertising client_id_metadata_document_supported, Inspector
+//     uses that URL as its client_id instead of registering.
 //   - A tool whose input or output schema trips Inspector's portability lint
 //     (type arrays, untyped schemas, remote $ref) gets an icon in the tool
 //     list with aria-label "Schema portability: N warnings".
 
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -40,20 +40,12 @@ import { freePort, nodeBinary, startProcess, waitFor } from './harness.mjs';
 const here = dirname(fileURLToPath(import.meta.url));
 const launcher = join(here, 'node_modules', '@modelcontextprotocol', 'inspector', 'clients', 'launcher', 'build', 'index.js');
 
-/**
- * Starts the Inspector web UI on a free 127.0.0.1 port with an empty server
- * list. clientSettings, if given, is written as its Client Settings
- * (client.json) first.
- */
-export async function startInspector({ clientSettings } = {}) {
+/** Starts the Inspector web UI on a free 127.0.0.1 port with an empty server list. */
+export async function startInspector() {
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'tenantless-e2e-inspector-'));
   const catalog = join(dir, 'catalog.json');
   writeFileSync(catalog, JSON.stringify({ mcpServers: {} }));
-  if (clientSettings) {
-    mkdirSync(join(dir, 'storage'), { recursive: true });
-    writeFileSync(join(dir, 'storage', 'client.json'), JSON.stringify(clientSettings));
-  }
   const token = randomBytes(16).toString('hex');
   const origin = `http://127.0.0.1:${port}`;
   const proc = await startProcess({
@@ -99,6 +91,30 @@ export async function addStreamableHTTPServer(page, { id, url }) {
   await dialog.getByRole('textbox', { name: 'URL' }).fill(url);
   await dialog.getByRole('button', { name: 'Add', exact: true }).click();
   await dialog.waitFor({ state: 'detached' });
+}
+
+/**
+ * Turns on "Use Client ID Metadata Document" in Client settings and enters
+ * url, as a person does (Inspector saves Client settings as they change);
+ * returns the redirect URI the dialog says the document must list.
+ */
+export async function useClientMetadataDocument(page, url) {
+  await page.getByRole('button', { name: 'Client settings' }).click();
+  const dialog = page.getByRole('dialog');
+  await dialog.getByRole('button', { name: 'OAuth Client ID Metadata Document' }).click();
+  const box = dialog.getByRole('checkbox', { name: 'Use Client ID Metadata Document' });
+  // A visually hidden input: its label takes the click.
+  await dialog.locator(`label[for="${await box.getAttribute('id')}"]`).click();
+  if (!(await box.isChecked())) throw new Error('the "Use Client ID Metadata Document" switch did not turn on');
+  const field = dialog.getByRole('textbox', { name: 'Client ID metadata document URL' });
+  await field.fill(url);
+  await field.blur();
+  const text = await dialog.innerText();
+  const redirect = text.match(/list this redirect URI:\s*(\S+)/)?.[1];
+  if (!redirect) throw new Error(`the Client settings dialog names no redirect URI:\n${text}`);
+  await dialog.getByRole('button', { name: 'Close' }).click();
+  await dialog.waitFor({ state: 'detached' });
+  return redirect;
 }
 
 /** Flips the server card's Connect switch (a visually hidden checkbox, so its label is clicked). */
