@@ -336,3 +336,26 @@ func mustUserID(t *testing.T, h *harness) string {
 	}
 	return u.ID
 }
+
+// TestCIMDFetchFailureUsesFreshCopy: when a document that is to be fetched
+// again cannot be (its host is down), a stored copy that has not expired
+// stands in; once it has expired, the sign-in stops with the fetch error.
+func TestCIMDFetchFailureUsesFreshCopy(t *testing.T) {
+	d := newDocServer(t)
+	h := newHarness(t, withCIMDClock(d))
+	id := d.url("/flaky.json")
+	d.docs["/flaky.json"] = cimdDoc(id, "Flaky", "http://127.0.0.1/callback")
+	d.header = http.Header{"Cache-Control": {"no-store"}}
+	h.cimdSignIn(id, "http://127.0.0.1:41000/callback")
+
+	delete(d.docs, "/flaky.json") // 404 from now on
+	h.advance(time.Minute)
+	h.cimdSignIn(id, "http://127.0.0.1:41000/callback")
+	if got := d.fetches.Load(); got < 2 {
+		t.Errorf("fetches: %d, want a second attempt", got)
+	}
+	h.advance(5 * time.Minute) // past the stored copy's expiry
+	if p := h.cimdAuthorizePage(id, "http://127.0.0.1:41000/callback"); p.Status != 400 || !strings.Contains(p.Body, "404") {
+		t.Errorf("expired copy, document gone: %d, want 400 naming the 404:\n%.600s", p.Status, p.Body)
+	}
+}

@@ -80,11 +80,24 @@ func (s *Server) ensureCIMDClient(r *http.Request, clientID string, use cimdUse)
 	}
 	doc, ok := s.cimd.Lookup(clientID)
 	if !ok {
+		// A stored copy that has not expired may stand in when the fetch
+		// cannot be made (after a restart the resolver's memory is empty,
+		// and the document's host may be unreachable).
+		usable := err == nil && s.now().Before(stored.ExpiresAt)
 		if ok, wait := s.limits.byAddress(s.limits.cimdFetch, r); !ok {
+			if usable {
+				return nil
+			}
 			return &rateLimited{wait}
 		}
-		if doc, err = s.cimd.Resolve(ctx, clientID); err != nil {
-			return err
+		var ferr error
+		if doc, ferr = s.cimd.Resolve(ctx, clientID); ferr != nil {
+			if usable && cimd.KindOf(ferr) != cimd.KindCanceled {
+				s.logger(r).Warn("client metadata document could not be fetched again; using the stored copy until it expires",
+					"client_id", clientID, "expires_at", stored.ExpiresAt, "err", ferr)
+				return nil
+			}
+			return ferr
 		}
 	}
 	return s.storeCIMDClient(r, stored, doc)

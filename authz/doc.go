@@ -1,6 +1,7 @@
 // Package authz is the OAuth 2.1 authorization server of tenantless, built
 // on fosite: authorization code with PKCE (S256 only), refresh token
-// rotation with reuse detection, RFC 7009 revocation, RFC 7662
+// rotation with reuse detection (RFC 9700 §4.14.2) and a reuse grace
+// period for concurrent refreshes, RFC 7009 revocation, RFC 7662
 // introspection, RFC 9068 JWT access tokens signed with a persisted ES256
 // or RS256 key, RFC 8707 resource indicators, RFC 9207 iss, RFC 8414
 // metadata, and the sign-in and consent flow.

@@ -353,13 +353,15 @@ type refreshInfo struct {
 // withinGrace reports whether refresh row t was retired by a rotation
 // less than the reuse grace period ago, and how long ago. RotatedAt is
 // kept to the second, so the period is counted from the start of the
-// rotation's second.
+// rotation's second. A rotation up to one period "in the future" counts
+// as recent: another instance on the same database, its clock a little
+// ahead, made it.
 func (s *Server) withinGrace(t storage.Token) (time.Duration, bool) {
 	if s.refreshGrace <= 0 || t.Active || t.RotatedAt.IsZero() {
 		return 0, false
 	}
 	ago := s.now().Sub(t.RotatedAt)
-	return ago, ago >= 0 && ago < s.refreshGrace
+	return ago, ago > -s.refreshGrace && ago < s.refreshGrace
 }
 
 // DeleteRefreshTokenSession deactivates rather than deletes, so that a

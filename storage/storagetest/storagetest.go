@@ -90,6 +90,7 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"Concurrent/DeactivateToken", testConcurrentDeactivate},
 		{"Concurrent/RotateRefreshToken", testConcurrentRotate},
 		{"Concurrent/RotateRefreshTokenInTx", testConcurrentRotateInTx},
+		{"Concurrent/RotateRefreshTokenGrace", testConcurrentRotateGrace},
 		{"Concurrent/EnsureSecret", testConcurrentEnsureSecret},
 		{"Concurrent/AppendAudit", testConcurrentAppendAudit},
 		{"Concurrent/MixedLoad", testConcurrentMixed},
