@@ -44,6 +44,8 @@ func TestUsageErrors(t *testing.T) {
 		{"issuer trailing slash", []string{"serve", "--issuer", "https://auth.example.com/"}, nil, []string{"--issuer", "trailing slash"}},
 		{"registration mode", []string{"serve", "--registration", "closed"}, nil, []string{"--registration", "open, token or off"}},
 		{"metadata document host", []string{"serve", "--cimd-allow-host", "https://127.0.0.1:8443"}, nil, []string{"HOST:PORT"}},
+		{"weather mode", []string{"serve", "--weather", "sunny"}, nil, []string{"--weather", "offline"}},
+		{"log level", []string{"serve", "--log-level", "loud"}, nil, []string{"--log-level", "debug"}},
 		{"rate limits mode", []string{"serve", "--rate-limits", "some"}, nil, []string{"--rate-limits"}},
 		{"redirect URI scheme", []string{"client", "add", "--redirect-uri", "ftp://x/cb"}, nil, []string{"--redirect-uri", "ftp"}},
 		{"redirect URI http not loopback", []string{"client", "add", "--redirect-uri", "http://app.example/cb"}, nil, []string{"--redirect-uri", "https"}},
@@ -86,6 +88,10 @@ func TestUsageErrors(t *testing.T) {
 				_ = os.Remove(db)
 			}
 		})
+	}
+	// Flags may come before the subcommand.
+	if code, out, errOut := runCLI(t, "", "user", "--db", db, "--json", "list"); code != 1 || out != "" || !strings.Contains(errOut, "no database at") {
+		t.Errorf("user --db DB --json list on a missing database: exit %d, stdout %q, stderr %q; want 1 and no database", code, out, errOut)
 	}
 	// Runtime failures exit 1.
 	cli(t, "pw-of-erin-12345\n", "user", "add", "erin", "--db", db)
