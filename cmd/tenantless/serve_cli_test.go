@@ -53,6 +53,7 @@ func TestUsageErrors(t *testing.T) {
 		{"metadata URL", []string{"client", "add", "--metadata-url", "http://x/doc.json", "--from-file", "doc.json"}, nil, []string{"--metadata-url"}},
 		{"no redirect URI", []string{"client", "add"}, nil, []string{"--redirect-uri"}},
 		{"audit type", []string{"audit", "--type", "tokens"}, nil, []string{"--type", "token.issued", "consent.revoked"}},
+		{"audit actor", []string{"audit", "--actor", "admin"}, nil, []string{"--actor", "cli or server"}},
 		{"user name", []string{"user", "add", "no spaces"}, nil, []string{"no spaces"}},
 		{"unknown command", []string{"frobnicate"}, nil, []string{"frobnicate", "tenantless --help"}},
 		{"unknown subcommand", []string{"user", "rename"}, nil, []string{"rename", "add, list, passwd or delete"}},
