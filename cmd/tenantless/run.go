@@ -90,6 +90,9 @@ func dispatch(ctx context.Context, args []string, e env) error {
 			fmt.Fprint(e.Stdout, mainUsage)
 			return nil
 		}
+		if len(args) > 0 && (args[0] == "--version" || args[0] == "-version") {
+			return versionCmd(ctx, args[1:], e)
+		}
 		return serve(ctx, args, e)
 	}
 	name, rest := args[0], args[1:]

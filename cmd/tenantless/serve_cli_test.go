@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -55,6 +56,8 @@ func TestUsageErrors(t *testing.T) {
 		{"audit type", []string{"audit", "--type", "tokens"}, nil, []string{"--type", "token.issued", "consent.revoked"}},
 		{"audit actor", []string{"audit", "--actor", "admin"}, nil, []string{"--actor", "cli or server"}},
 		{"user name", []string{"user", "add", "no spaces"}, nil, []string{"no spaces"}},
+		{"empty --db", []string{"user", "list", "--db", ""}, nil, []string{"--db is empty"}},
+		{"in-memory --db", []string{"serve", "--db", ":memory:"}, nil, []string{"--db :memory:"}},
 		{"unknown command", []string{"frobnicate"}, nil, []string{"frobnicate", "tenantless --help"}},
 		{"unknown subcommand", []string{"user", "rename"}, nil, []string{"rename", "add, list, passwd or delete"}},
 		{"missing subcommand", []string{"keys"}, nil, []string{"list or rotate"}},
@@ -67,10 +70,13 @@ func TestUsageErrors(t *testing.T) {
 			args := slices.Clone(tc.args)
 			if i := slices.Index(args, "DB"); i >= 0 {
 				args[i] = db
-			} else if args[0] != "version" && args[0] != "frobnicate" {
+			} else if args[0] != "version" && args[0] != "frobnicate" && !slices.Contains(args, "--db") {
 				args = append(args, "--db", db)
 			}
-			code := run(t.Context(), args, e)
+			// A serve that wrongly starts stops after a while, and fails.
+			ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+			defer cancel()
+			code := run(ctx, args, e)
 			stderr := e.Stderr.(*syncBuffer).String()
 			if code != 2 {
 				t.Fatalf("exit %d, want 2; stderr %q", code, stderr)
@@ -89,6 +95,9 @@ func TestUsageErrors(t *testing.T) {
 				_ = os.Remove(db)
 			}
 		})
+	}
+	if code, out, _ := runCLI(t, "", "--version"); code != 0 || !strings.HasPrefix(out, "tenantless ") {
+		t.Errorf("tenantless --version: exit %d, %q", code, out)
 	}
 	// Flags may come before the subcommand.
 	if code, out, errOut := runCLI(t, "", "user", "--db", db, "--json", "list"); code != 1 || out != "" || !strings.Contains(errOut, "no database at") {
