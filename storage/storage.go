@@ -237,6 +237,8 @@ type AuditFilter struct {
 	ClientID string
 	// Type keeps events of this type.
 	Type string
+	// Actor keeps events of this actor (ActorServer or ActorCLI).
+	Actor string
 	// Limit caps the number returned (newest first); zero means 1000.
 	Limit int
 }

@@ -101,6 +101,20 @@ func TestCLIChangesAudited(t *testing.T) {
 	if ev := find("token.issued", c.ClientID); ev == nil || ev.Actor != "server" {
 		t.Errorf("token.issued event %+v, want actor server", ev)
 	}
+	// The first start created admin, and said so.
+	if created := auditLog(t, db, "--type", "user.created", "--actor", "server"); len(created) != 1 || created[0].Username != "admin" {
+		t.Errorf("user.created events of the server: %+v, want the admin created on the first start", created)
+	}
+	// --actor cli lists exactly the administrator's changes.
+	byCLI := auditLog(t, db, "--actor", "cli")
+	if len(byCLI) != 10 {
+		t.Errorf("audit --actor cli: %d events, want the 10 changes made here: %+v", len(byCLI), byCLI)
+	}
+	for _, ev := range byCLI {
+		if ev.Actor != "cli" {
+			t.Errorf("audit --actor cli listed %+v", ev)
+		}
+	}
 	// The table shows the actor too.
 	if out := cli(t, "", "audit", "--db", db, "--type", "user.deleted"); !strings.Contains(out, "ACTOR") || !strings.Contains(out, " cli ") {
 		t.Errorf("audit table:\n%s", out)

@@ -73,8 +73,8 @@ func TestEveryCommandHelp(t *testing.T) {
 				if code != 0 {
 					t.Fatalf("exit %d, want 0; stderr %q", code, errOut)
 				}
-				if !strings.Contains(out, "Usage:") || !strings.Contains(out, "-json") {
-					t.Errorf("stdout %q: want the usage text with its flags (--json among them)", out)
+				if !strings.Contains(out, "Usage:") || !strings.Contains(out, "-json") || !strings.Contains(out, inv.String()) {
+					t.Errorf("stdout %q: want the usage text naming %q, with its flags (--json among them)", out, inv)
 				}
 			})
 		}

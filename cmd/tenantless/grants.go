@@ -130,7 +130,7 @@ func listGrants(ctx context.Context, st storage.Store, username, clientID string
 }
 
 const auditUsage = `Usage:
-  tenantless audit [--since 24h] [--user NAME] [--client CLIENT_ID] [--type TYPE] [--limit N]
+  tenantless audit [--since 24h] [--user NAME] [--client CLIENT_ID] [--type TYPE] [--actor cli|server] [--limit N]
                           show the audit log, newest first: registrations, sign-ins,
                           consent, codes and tokens issued, refreshes, revocations,
                           refresh-token reuse, swept clients, key rotations, and
@@ -145,6 +145,7 @@ func auditCmd(ctx context.Context, args []string, e env) error {
 	user := fs.String("user", "", "only this user's events")
 	client := fs.String("client", "", "only this client's events")
 	typ := fs.String("type", "", "only events of this type: "+strings.Join(authz.AuditTypes(), ", "))
+	actor := fs.String("actor", "", "only events of this actor: cli (these commands) or server")
 	limit := fs.Int("limit", 100, "at most this many events")
 	if len(args) > 0 && args[0] == "help" {
 		args = []string{"--help"}
@@ -165,12 +166,15 @@ func auditCmd(ctx context.Context, args []string, e env) error {
 	if *typ != "" && !slices.Contains(authz.AuditTypes(), *typ) {
 		return usagef("--type %q is not an audit event type; use one of %s", *typ, strings.Join(authz.AuditTypes(), ", "))
 	}
+	if *actor != "" && *actor != storage.ActorCLI && *actor != storage.ActorServer {
+		return usagef("--actor %q: use cli or server", *actor)
+	}
 	st, err := openStore(ctx, *db, true)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	f := storage.AuditFilter{ClientID: *client, Type: *typ, Limit: *limit}
+	f := storage.AuditFilter{ClientID: *client, Type: *typ, Actor: *actor, Limit: *limit}
 	if *since > 0 {
 		f.Since = time.Now().Add(-*since)
 	}

@@ -7,10 +7,12 @@ import (
 	"net"
 	"net/url"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/tenantless/tenantless/authz/cimd"
 	"github.com/tenantless/tenantless/resource"
+	"github.com/tenantless/tenantless/resource/weather"
 	"github.com/tenantless/tenantless/storage/sqlite"
 )
 
@@ -54,6 +56,9 @@ func checkServeFlags(c serveConfig) error {
 	}
 	if err := (cimd.Config{AllowHosts: c.cimdAllowHosts, AllowDomains: c.cimdAllowDomains}).Validate(); err != nil {
 		return usagef("%v", err)
+	}
+	if c.weather != "" && !slices.Contains(weather.Modes(), c.weather) {
+		return usagef("--weather %q: use one of %s", c.weather, strings.Join(weather.Modes(), ", "))
 	}
 	switch c.rateLimits {
 	case "on", "all", "off":

@@ -92,6 +92,9 @@ func dispatch(ctx context.Context, args []string, e env) error {
 			fmt.Fprint(e.Stdout, mainUsage)
 			return nil
 		}
+		if len(args) > 0 && (args[0] == "--version" || args[0] == "-version") {
+			return versionCmd(ctx, args[1:], e)
+		}
 		return serve(ctx, args, e)
 	}
 	name, rest := args[0], args[1:]
@@ -245,30 +248,29 @@ func valueHint(f *flag.Flag, err error) string {
 	return "invalid value"
 }
 
-// subcommand parses "SUB [ARGS] [FLAGS]" of an admin command whose flags
-// are already defined on fs, whose name is the command's: it prints usage
-// for help (returning flag.ErrHelp, which exits 0), checks SUB and its
-// number of positional arguments against the command table and returns
-// SUB and its positional arguments.
+// subcommand parses "SUB [ARGS] [FLAGS]" of an administration command
+// whose flags are already defined on fs, whose name is the command's;
+// flags may come anywhere, before SUB too. It prints usage for help
+// (returning flag.ErrHelp, which exits 0), checks SUB and its number of
+// positional arguments against the command table and returns SUB and its
+// positional arguments.
 func subcommand(fs *flag.FlagSet, e env, args []string) (subcommandSpec, []string, error) {
 	c, _ := lookupCommand(fs.Name())
-	if len(args) == 0 {
+	if len(args) > 0 && args[0] == "help" {
+		args = []string{"--help"}
+	}
+	pos, err := parse(fs, args, e)
+	if err != nil {
+		return subcommandSpec{}, nil, err
+	}
+	if len(pos) == 0 {
 		return subcommandSpec{}, nil, usagef("%s needs a subcommand: %s (run \"tenantless %s --help\")", c.name, c.subNames(), c.name)
 	}
-	if isHelp(args[0]) {
-		fs.SetOutput(e.Stdout)
-		fs.Usage()
-		fs.SetOutput(e.Stderr)
-		return subcommandSpec{}, nil, flag.ErrHelp
-	}
-	sub, ok := c.sub(args[0])
+	sub, ok := c.sub(pos[0])
 	if !ok {
-		return subcommandSpec{}, nil, usagef("unknown %s subcommand %q: use %s", c.name, args[0], c.subNames())
+		return subcommandSpec{}, nil, usagef("unknown %s subcommand %q: use %s", c.name, pos[0], c.subNames())
 	}
-	pos, err := parse(fs, args[1:], e)
-	if err != nil {
-		return sub, nil, err
-	}
+	pos = pos[1:]
 	if len(pos) != len(sub.args) {
 		want := "no arguments"
 		if len(sub.args) > 0 {

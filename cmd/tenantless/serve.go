@@ -518,6 +518,10 @@ func ensureAdmin(ctx context.Context, st storage.Store, log *slog.Logger, passwo
 		}
 		return "", err
 	}
+	if err := st.AppendAudit(ctx, storage.AuditEvent{Time: time.Now().UTC(), Type: authz.AuditUserCreated, UserID: u.ID,
+		Outcome: "success", Detail: "admin, on the first start", Actor: storage.ActorServer}); err != nil {
+		return "", err
+	}
 	if password != "" {
 		log.Info("created user admin with the password from TENANTLESS_ADMIN_PASSWORD")
 		return "", nil

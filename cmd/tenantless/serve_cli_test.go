@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -44,6 +45,8 @@ func TestUsageErrors(t *testing.T) {
 		{"issuer trailing slash", []string{"serve", "--issuer", "https://auth.example.com/"}, nil, []string{"--issuer", "trailing slash"}},
 		{"registration mode", []string{"serve", "--registration", "closed"}, nil, []string{"--registration", "open, token or off"}},
 		{"metadata document host", []string{"serve", "--cimd-allow-host", "https://127.0.0.1:8443"}, nil, []string{"HOST:PORT"}},
+		{"weather mode", []string{"serve", "--weather", "sunny"}, nil, []string{"--weather", "offline"}},
+		{"log level", []string{"serve", "--log-level", "loud"}, nil, []string{"--log-level", "debug"}},
 		{"rate limits mode", []string{"serve", "--rate-limits", "some"}, nil, []string{"--rate-limits"}},
 		{"redirect URI scheme", []string{"client", "add", "--redirect-uri", "ftp://x/cb"}, nil, []string{"--redirect-uri", "ftp"}},
 		{"redirect URI http not loopback", []string{"client", "add", "--redirect-uri", "http://app.example/cb"}, nil, []string{"--redirect-uri", "https"}},
@@ -51,7 +54,10 @@ func TestUsageErrors(t *testing.T) {
 		{"metadata URL", []string{"client", "add", "--metadata-url", "http://x/doc.json", "--from-file", "doc.json"}, nil, []string{"--metadata-url"}},
 		{"no redirect URI", []string{"client", "add"}, nil, []string{"--redirect-uri"}},
 		{"audit type", []string{"audit", "--type", "tokens"}, nil, []string{"--type", "token.issued", "consent.revoked"}},
+		{"audit actor", []string{"audit", "--actor", "admin"}, nil, []string{"--actor", "cli or server"}},
 		{"user name", []string{"user", "add", "no spaces"}, nil, []string{"no spaces"}},
+		{"empty --db", []string{"user", "list", "--db", ""}, nil, []string{"--db is empty"}},
+		{"in-memory --db", []string{"serve", "--db", ":memory:"}, nil, []string{"--db :memory:"}},
 		{"unknown command", []string{"frobnicate"}, nil, []string{"frobnicate", "tenantless --help"}},
 		{"unknown subcommand", []string{"user", "rename"}, nil, []string{"rename", "add, list, passwd or delete"}},
 		{"missing subcommand", []string{"keys"}, nil, []string{"list or rotate"}},
@@ -64,10 +70,13 @@ func TestUsageErrors(t *testing.T) {
 			args := slices.Clone(tc.args)
 			if i := slices.Index(args, "DB"); i >= 0 {
 				args[i] = db
-			} else if args[0] != "version" && args[0] != "frobnicate" {
+			} else if args[0] != "version" && args[0] != "frobnicate" && !slices.Contains(args, "--db") {
 				args = append(args, "--db", db)
 			}
-			code := run(t.Context(), args, e)
+			// A serve that wrongly starts stops after a while, and fails.
+			ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+			defer cancel()
+			code := run(ctx, args, e)
 			stderr := e.Stderr.(*syncBuffer).String()
 			if code != 2 {
 				t.Fatalf("exit %d, want 2; stderr %q", code, stderr)
@@ -86,6 +95,13 @@ func TestUsageErrors(t *testing.T) {
 				_ = os.Remove(db)
 			}
 		})
+	}
+	if code, out, _ := runCLI(t, "", "--version"); code != 0 || !strings.HasPrefix(out, "tenantless ") {
+		t.Errorf("tenantless --version: exit %d, %q", code, out)
+	}
+	// Flags may come before the subcommand.
+	if code, out, errOut := runCLI(t, "", "user", "--db", db, "--json", "list"); code != 1 || out != "" || !strings.Contains(errOut, "no database at") {
+		t.Errorf("user --db DB --json list on a missing database: exit %d, stdout %q, stderr %q; want 1 and no database", code, out, errOut)
 	}
 	// Runtime failures exit 1.
 	cli(t, "pw-of-erin-12345\n", "user", "add", "erin", "--db", db)
@@ -311,6 +327,14 @@ func TestDatabaseErrors(t *testing.T) {
 			}
 		}
 	}
+	if cred != nil {
+		probe := exec.CommandContext(t.Context(), bin, "version")
+		probe.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
+		if out, err := probe.CombinedOutput(); err != nil {
+			t.Logf("cannot run the binary as nobody (%v: %s): the permission cases are skipped", err, out)
+			cred = nil
+		}
+	}
 	write := func(name string, data []byte, mode fs.FileMode) string {
 		p := filepath.Join(dir, name)
 		if err := os.WriteFile(p, data, 0o600); err != nil {
@@ -360,7 +384,10 @@ func TestDatabaseErrors(t *testing.T) {
 			t.Run(tc.name+"/"+args[0], func(t *testing.T) {
 				cmd := exec.CommandContext(t.Context(), bin, args...)
 				cmd.Env = childEnv()
-				if tc.asUser && cred != nil {
+				if tc.asUser && os.Geteuid() == 0 {
+					if cred == nil {
+						t.Skip("root ignores file modes and cannot run the binary as nobody here")
+					}
 					cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
 				}
 				out, err := cmd.CombinedOutput()

@@ -17,6 +17,12 @@ import (
 // (readOnly) never creates one: a path that does not exist is an error
 // that says how to create it.
 func openStore(ctx context.Context, path string, readOnly bool) (*sqlite.Store, error) {
+	switch path {
+	case "":
+		return nil, usagef("--db is empty: give the path of the database file, for example ./tenantless.db")
+	case ":memory:":
+		return nil, usagef("--db :memory: is not supported: the database is a file that serve and these commands share; give its path, for example ./tenantless.db")
+	}
 	if readOnly && !strings.Contains(path, "://") {
 		if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
 			return nil, fmt.Errorf("no database at %s: start the server once to create it (tenantless serve --db %s), or give the path of an existing one with --db", path, path)

@@ -54,6 +54,9 @@ func (s *Store) ListAudit(ctx context.Context, f storage.AuditFilter) ([]storage
 	if f.Type != "" {
 		where, args = append(where, `type = ?`), append(args, f.Type)
 	}
+	if f.Actor != "" {
+		where, args = append(where, `actor = ?`), append(args, f.Actor)
+	}
 	query := `SELECT ` + auditColumns + ` FROM audit_log`
 	if len(where) > 0 {
 		query += ` WHERE ` + strings.Join(where, ` AND `)
