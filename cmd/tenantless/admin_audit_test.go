@@ -107,8 +107,8 @@ func TestCLIChangesAudited(t *testing.T) {
 	}
 	// --actor cli lists exactly the administrator's changes.
 	byCLI := auditLog(t, db, "--actor", "cli")
-	if len(byCLI) != 10 {
-		t.Errorf("audit --actor cli: %d events, want the 10 changes made here: %+v", len(byCLI), byCLI)
+	if len(byCLI) != 13 {
+		t.Errorf("audit --actor cli: %d events, want the 13 changes made here: %+v", len(byCLI), byCLI)
 	}
 	for _, ev := range byCLI {
 		if ev.Actor != "cli" {

@@ -21,12 +21,16 @@ import (
 // release end both.
 func openServeStore(ctx context.Context, path string, log *slog.Logger) (st *sqlite.Store, release func(), err error) {
 	unlock := func() {}
+	if path == "" || path == ":memory:" {
+		_, err := openStoreLogged(ctx, path, false, log) // the usage error
+		return nil, nil, err
+	}
 	if !strings.Contains(path, "://") {
 		if unlock, err = lockDatabase(path); err != nil {
 			return nil, nil, err
 		}
 	}
-	st, err = sqlite.Open(ctx, sqlite.Config{Path: path, Logger: log})
+	st, err = openStoreLogged(ctx, path, false, log)
 	if err != nil {
 		unlock()
 		return nil, nil, err

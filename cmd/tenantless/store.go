@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"os"
 	"strings"
 	"time"
@@ -17,6 +18,12 @@ import (
 // (readOnly) never creates one: a path that does not exist is an error
 // that says how to create it.
 func openStore(ctx context.Context, path string, readOnly bool) (*sqlite.Store, error) {
+	return openStoreLogged(ctx, path, readOnly, nil)
+}
+
+// openStoreLogged is openStore with log receiving the errors of the
+// store's background work (the WAL checkpointer), for serve.
+func openStoreLogged(ctx context.Context, path string, readOnly bool, log *slog.Logger) (*sqlite.Store, error) {
 	switch path {
 	case "":
 		return nil, usagef("--db is empty: give the path of the database file, for example ./tenantless.db")
@@ -28,7 +35,7 @@ func openStore(ctx context.Context, path string, readOnly bool) (*sqlite.Store, 
 			return nil, fmt.Errorf("no database at %s: start the server once to create it (tenantless serve --db %s), or give the path of an existing one with --db", path, path)
 		}
 	}
-	return sqlite.Open(ctx, sqlite.Config{Path: path})
+	return sqlite.Open(ctx, sqlite.Config{Path: path, Logger: log})
 }
 
 // change runs fn, an administrator's change, in one transaction with its
