@@ -454,3 +454,66 @@ func TestRegisteredResources(t *testing.T) {
 		return introspect(t, srv.base, refreshed.AccessToken, rs.ClientID, rs.ClientSecret)["active"] == false
 	})
 }
+
+// TestRecipeClientSources connects to a recipe server with a client of
+// each kind that can ask for a registered resource's scopes: a metadata
+// document client whose document names the resource's scope, and a
+// dynamically registered client that registers with it (as the TypeScript
+// SDK does with the scopes it found in the server's metadata).
+func TestRecipeClientSources(t *testing.T) {
+	d := newDocHost(t)
+	db := filepath.Join(t.TempDir(), "tenantless.db")
+	srv := startServer(t, db, append([]string{"--weather", "offline"}, d.flags()...)...)
+	notes := startRecipeServer(t, srv.base, "notes:read")
+	cli(t, "", "resource", "add", notes.resource, "--scopes", "notes:read", "--db", db)
+	waitFor(t, "resource served", func() bool { return supportsScope(t, srv.base, "notes:read") })
+	const redirect = "http://127.0.0.1:43125/callback"
+	docURL := d.ts.URL + "/notes-client.json"
+	d.docs["/notes-client.json"] = `{"client_id":"` + docURL + `","client_name":"notes CIMD client","redirect_uris":["` + redirect +
+		`"],"token_endpoint_auth_method":"none","grant_types":["authorization_code","refresh_token"],"scope":"notes:read"}`
+
+	for _, tc := range []struct {
+		name string
+		cfg  func(*auth.AuthorizationCodeHandlerConfig)
+	}{
+		{"metadata document", func(c *auth.AuthorizationCodeHandlerConfig) {
+			c.ClientIDMetadataDocumentConfig = &auth.ClientIDMetadataDocumentConfig{URL: docURL}
+		}},
+		{"dynamic registration with the resource's scope", func(c *auth.AuthorizationCodeHandlerConfig) {
+			c.DynamicClientRegistrationConfig = &auth.DynamicClientRegistrationConfig{Metadata: &oauthex.ClientRegistrationMetadata{
+				ClientName: "notes DCR client", RedirectURIs: []string{redirect}, TokenEndpointAuthMethod: "none",
+				GrantTypes: []string{"authorization_code", "refresh_token"}, Scope: "notes:read",
+			}}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := browser.New(srv.base)
+			cfg := &auth.AuthorizationCodeHandlerConfig{
+				RedirectURL: redirect,
+				AuthorizationCodeFetcher: func(ctx context.Context, args *auth.AuthorizationArgs) (*auth.AuthorizationResult, error) {
+					loc, _, err := b.Authorize(args.URL, "admin", adminPassword, "allow")
+					if err != nil {
+						return nil, err
+					}
+					q := loc.Query()
+					return &auth.AuthorizationResult{Code: q.Get("code"), State: q.Get("state"), Iss: q.Get("iss")}, nil
+				},
+			}
+			tc.cfg(cfg)
+			h, err := auth.NewAuthorizationCodeHandler(cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cs, err := mcp.NewClient(&mcp.Implementation{Name: "e2e", Version: "0"}, nil).
+				Connect(t.Context(), &mcp.StreamableClientTransport{Endpoint: notes.resource, OAuthHandler: h}, nil)
+			if err != nil {
+				t.Fatalf("connect: %v", err)
+			}
+			defer cs.Close()
+			res, err := cs.CallTool(t.Context(), &mcp.CallToolParams{Name: "whoami"})
+			if err != nil || res.IsError {
+				t.Fatalf("whoami: %v %v", err, res)
+			}
+		})
+	}
+}
