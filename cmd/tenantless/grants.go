@@ -25,6 +25,7 @@ type grantRow struct {
 	Username  string    `json:"username"`
 	UserID    string    `json:"user_id"`
 	ClientID  string    `json:"client_id"`
+	Resource  string    `json:"resource,omitempty"`
 	Tokens    int       `json:"active_tokens"`
 	Scopes    []string  `json:"scopes"`
 	UpdatedAt time.Time `json:"last_issued_at"`
@@ -65,9 +66,9 @@ func grantCmd(ctx context.Context, args []string, e env) error {
 		return printJSON(e.Stdout, rows)
 	}
 	tw := table(e.Stdout)
-	fmt.Fprintln(tw, "GRANT_ID\tUSER\tCLIENT_ID\tTOKENS\tSCOPES\tLAST_ISSUED")
+	fmt.Fprintln(tw, "GRANT_ID\tUSER\tCLIENT_ID\tRESOURCE\tTOKENS\tSCOPES\tLAST_ISSUED")
 	for _, g := range rows {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\n", g.GrantID, g.Username, g.ClientID, g.Tokens, strings.Join(g.Scopes, " "), formatTime(g.UpdatedAt))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\n", g.GrantID, g.Username, g.ClientID, orDash(g.Resource), g.Tokens, strings.Join(g.Scopes, " "), formatTime(g.UpdatedAt))
 	}
 	return tw.Flush()
 }
@@ -85,6 +86,26 @@ func listGrants(ctx context.Context, st storage.Store, username, clientID string
 		}
 		users = []storage.User{u}
 	}
+	resources, err := st.ListResources(ctx)
+	if err != nil {
+		return nil, err
+	}
+	// The consent holds the scopes of every resource the user allowed the
+	// client; a grant shows those of its own resource.
+	scopesOf := func(resource string, consented []string) []string {
+		for _, r := range resources {
+			if r.URL == resource || slices.Contains(r.Aliases, resource) {
+				var out []string
+				for _, sc := range consented {
+					if slices.Contains(r.Scopes, sc) {
+						out = append(out, sc)
+					}
+				}
+				return out
+			}
+		}
+		return consented
+	}
 	rows := []grantRow{}
 	for _, u := range users {
 		tokens, err := st.ListGrantTokens(ctx, u.ID, clientID)
@@ -97,9 +118,9 @@ func listGrants(ctx context.Context, st storage.Store, username, clientID string
 			if !ok {
 				i = len(rows)
 				idx[t.RequestID] = i
-				rows = append(rows, grantRow{GrantID: t.RequestID, Username: u.Username, UserID: u.ID, ClientID: t.ClientID})
+				rows = append(rows, grantRow{GrantID: t.RequestID, Username: u.Username, UserID: u.ID, ClientID: t.ClientID, Resource: t.Resource})
 				if c, err := st.GetConsent(ctx, u.ID, t.ClientID); err == nil {
-					rows[i].Scopes = c.Scopes
+					rows[i].Scopes = scopesOf(t.Resource, c.Scopes)
 				}
 			}
 			rows[i].Tokens++

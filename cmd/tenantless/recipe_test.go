@@ -423,6 +423,17 @@ func TestRegisteredResources(t *testing.T) {
 	// Delete tasks while the server runs: no new token, by code or by
 	// refresh; its live access token stays valid (no --revoke).
 	tasksTok, _ := flow(tasks, "tasks:read")
+	var grants []grantRow
+	if err := json.Unmarshal([]byte(cli(t, "", "grant", "list", "--json", "--db", db)), &grants); err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]string{}
+	for _, g := range grants {
+		seen[g.Resource] = strings.Join(g.Scopes, " ")
+	}
+	if seen[notes] != "notes:read" || seen[tasks] != "tasks:read" {
+		t.Errorf("grant list: scopes by resource %v, want notes:read for notes and tasks:read for tasks", seen)
+	}
 	cli(t, "", "resource", "delete", tasks, "--db", db)
 	waitFor(t, "a deleted resource is refused", func() bool {
 		e, _ := authorizeError(t, srv.base, c.ClientID, url.Values{"resource": {tasks}, "scope": {"tasks:read"}})
