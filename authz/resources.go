@@ -328,6 +328,11 @@ func DeleteResource(ctx context.Context, st storage.Store, raw string, revoke bo
 	if err = st.DeleteResource(tx, rec.URL); err != nil {
 		return storage.Resource{}, nil, err
 	}
+	// Consents forget the resource, so that one registered again under
+	// the same URL is consented to again.
+	if err = forgetInConsents(tx, st, rec, now); err != nil {
+		return storage.Resource{}, nil, err
+	}
 	detail := rec.URL
 	if revoke {
 		for _, u := range append([]string{rec.URL}, rec.Aliases...) {
@@ -343,6 +348,39 @@ func DeleteResource(ctx context.Context, st storage.Store, raw string, revoke bo
 		return storage.Resource{}, nil, err
 	}
 	return rec, revoked, st.Commit(tx)
+}
+
+// forgetInConsents removes a resource's URLs and scopes from every consent.
+func forgetInConsents(ctx context.Context, st storage.Store, rec storage.Resource, now time.Time) error {
+	users, err := st.ListUsers(ctx)
+	if err != nil {
+		return err
+	}
+	urls := append([]string{rec.URL}, rec.Aliases...)
+	for _, u := range users {
+		consents, err := st.ListConsents(ctx, u.ID)
+		if err != nil {
+			return err
+		}
+		for _, c := range consents {
+			resources := slices.DeleteFunc(slices.Clone(c.Resources), func(r string) bool { return slices.Contains(urls, r) })
+			scopes := slices.DeleteFunc(slices.Clone(c.Scopes), func(sc string) bool { return slices.Contains(rec.Scopes, sc) })
+			if len(resources) == len(c.Resources) && len(scopes) == len(c.Scopes) {
+				continue
+			}
+			if len(resources) == 0 && len(scopes) == 0 {
+				if err := st.DeleteConsent(ctx, c.UserID, c.ClientID); err != nil {
+					return err
+				}
+				continue
+			}
+			c.Resources, c.Scopes, c.UpdatedAt = resources, scopes, now.UTC().Truncate(time.Second)
+			if err := st.PutConsent(ctx, c); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // AddResource registers a resource (see the package function) and serves

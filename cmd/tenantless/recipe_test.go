@@ -448,6 +448,15 @@ func TestRegisteredResources(t *testing.T) {
 	if supportsScope(t, srv.base, "tasks:read") {
 		t.Error("scopes_supported still lists a deleted resource's scope")
 	}
+	// Registered again under the same URL, it is consented to again.
+	cli(t, "", "resource", "add", tasks, "--scopes", "tasks:read", "--db", db)
+	waitFor(t, "tasks served again", func() bool { return supportsScope(t, srv.base, "tasks:read") })
+	if _, shown := flow(tasks, "tasks:read"); !shown {
+		t.Error("no consent page for a resource deleted and registered again")
+	}
+	if _, shown := flow(notes, "notes:read"); shown {
+		t.Error("deleting tasks forgot the consent to notes")
+	}
 
 	// Delete notes with --revoke: its grants end (within 10 s of the CLI
 	// change, the verification cache's bound).
@@ -456,10 +465,10 @@ func TestRegisteredResources(t *testing.T) {
 		Deleted string `json:"deleted"`
 		Revoked int    `json:"revoked_grants"`
 	}
-	if err := json.Unmarshal([]byte(out), &del); err != nil || del.Deleted != notes || del.Revoked != 3 {
-		// Two token grants and the code the remembered consent issued to
-		// flow's first look at the page, never redeemed.
-		t.Errorf("delete --revoke --json printed %s, want notes and 3 grants", out)
+	if err := json.Unmarshal([]byte(out), &del); err != nil || del.Deleted != notes || del.Revoked != 5 {
+		// Three token grants, and the two codes a remembered consent
+		// issued to flow's first look at the page, never redeemed.
+		t.Errorf("delete --revoke --json printed %s, want notes and 5 grants", out)
 	}
 	waitFor(t, "a revoked resource's token is inactive", func() bool {
 		return introspect(t, srv.base, refreshed.AccessToken, rs.ClientID, rs.ClientSecret)["active"] == false
