@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/url"
 	"slices"
 	"strings"
@@ -57,7 +58,7 @@ func (g *registry) set(list []storage.Resource) {
 		if rec.Source == storage.ResourceSourceBuiltin {
 			continue // this process's built-in resource is g.builtin
 		}
-		all = append(all, &servedResource{rec: rec})
+		all = append(all, &servedResource{rec: rec, descriptions: rec.ScopeDescriptions})
 	}
 	byURL := map[string]*servedResource{}
 	byScope := map[string]*servedResource{}
@@ -167,7 +168,7 @@ func (s *Server) storeBuiltin(ctx context.Context) (err error) {
 		switch {
 		case old.URL == rec.URL:
 			unchanged = old.Source == rec.Source && old.Name == rec.Name && old.Description == rec.Description &&
-				slices.Equal(old.Aliases, rec.Aliases) && slices.Equal(old.Scopes, rec.Scopes)
+				slices.Equal(old.Aliases, rec.Aliases) && slices.Equal(old.Scopes, rec.Scopes) && maps.Equal(old.ScopeDescriptions, rec.ScopeDescriptions)
 		case old.Source == storage.ResourceSourceBuiltin:
 			stale = true
 		}
@@ -208,6 +209,9 @@ type NewResource struct {
 	// Name and Description are shown on the consent page.
 	Name        string
 	Description string
+	// ScopeDescriptions say what each scope allows, on the consent page;
+	// optional, by scope.
+	ScopeDescriptions map[string]string
 }
 
 // AddResource validates and registers a resource. A running server serves
@@ -236,9 +240,24 @@ func AddResource(ctx context.Context, st storage.Store, n NewResource, now time.
 	if len(n.Name) > 200 || len(n.Description) > 1000 {
 		return storage.Resource{}, errors.New("the name is limited to 200 and the description to 1000 characters")
 	}
+	var descs map[string]string
+	for sc, d := range n.ScopeDescriptions {
+		if !slices.Contains(scopes, sc) {
+			return storage.Resource{}, fmt.Errorf("a description is given for %q, which is not one of the scopes %s", sc, strings.Join(scopes, " "))
+		}
+		if d = strings.TrimSpace(d); d != "" {
+			if len(d) > 200 {
+				return storage.Resource{}, fmt.Errorf("the description of %q is longer than 200 characters", sc)
+			}
+			if descs == nil {
+				descs = map[string]string{}
+			}
+			descs[sc] = d
+		}
+	}
 	ts := now.UTC().Truncate(time.Second)
 	rec = storage.Resource{URL: canon, Name: strings.TrimSpace(n.Name), Description: strings.TrimSpace(n.Description),
-		Scopes: scopes, Source: storage.ResourceSourceCLI, CreatedAt: ts, UpdatedAt: ts}
+		Scopes: scopes, ScopeDescriptions: descs, Source: storage.ResourceSourceCLI, CreatedAt: ts, UpdatedAt: ts}
 
 	tx, err := st.BeginTx(ctx)
 	if err != nil {

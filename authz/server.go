@@ -176,9 +176,14 @@ func New(ctx context.Context, c Config) (*Server, error) {
 			return nil, fmt.Errorf("authz: scope %q is not a valid scope token", sc.Name)
 		}
 		builtin.rec.Scopes = append(builtin.rec.Scopes, sc.Name)
-		builtin.descriptions[sc.Name] = sc.Description
+		if sc.Description != "" {
+			builtin.descriptions[sc.Name] = sc.Description
+		}
 	}
 	builtin.rec.UpdatedAt = builtin.rec.CreatedAt
+	if len(builtin.descriptions) > 0 {
+		builtin.rec.ScopeDescriptions = builtin.descriptions
+	}
 	switch c.Registration {
 	case "":
 		c.Registration = RegistrationOpen

@@ -322,7 +322,8 @@ func TestRegisteredResources(t *testing.T) {
 	db := filepath.Join(t.TempDir(), "tenantless.db")
 	srv := startServer(t, db, "--weather", "offline")
 	const notes, tasks = "http://127.0.0.1:9/notes/mcp", "http://127.0.0.1:9/tasks/mcp"
-	cli(t, "", "resource", "add", notes, "--scopes", "notes:read notes:write", "--name", "Notes", "--description", "Your notes", "--db", db)
+	cli(t, "", "resource", "add", notes, "--scopes", "notes:read notes:write", "--name", "Notes", "--description", "Your notes",
+		"--scope-description", "notes:read=Read your notes", "--db", db)
 	cli(t, "", "resource", "add", tasks, "--scopes", "tasks:read", "--db", db)
 	waitFor(t, "resources served", func() bool { return supportsScope(t, srv.base, "tasks:read") })
 	c := addClient(t, db, "--name", "resource tests", "--redirect-uri", "http://127.0.0.1/callback")
@@ -362,6 +363,10 @@ func TestRegisteredResources(t *testing.T) {
 		}
 		if strings.Contains(first.Body, "Allow access?") && !strings.Contains(first.Body, "<code>"+resource+"</code>") {
 			t.Errorf("consent page does not name the resource %s", resource)
+		}
+		if resource == notes && strings.Contains(first.Body, "Allow access?") &&
+			(!strings.Contains(first.Body, `<span class="description">Read your notes</span>`) || !strings.Contains(first.Body, "Requested permissions for Notes")) {
+			t.Errorf("consent page for notes lacks its name or the scope's description: %.2000s", first.Body)
 		}
 		loc, shown, err := b.Authorize(srv.base+"/authorize?"+q.Encode(), "admin", adminPassword, "allow")
 		if err != nil {

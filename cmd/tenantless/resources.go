@@ -16,6 +16,7 @@ import (
 
 const resourceUsage = `Usage:
   tenantless resource add URL --scopes "a b" [--name NAME] [--description TEXT]
+                                   [--scope-description "a=what a allows" ...]
                                    register an MCP server (its URL, exactly as its
                                    protected resource metadata names it) that
                                    tenantless issues tokens for; each scope
@@ -33,18 +34,23 @@ A token for a resource carries "aud": URL and only that resource's scopes.
 
 // resourceJSON is the stable --json form of a resource.
 type resourceJSON struct {
-	URL         string    `json:"url"`
-	Name        string    `json:"name"`
-	Description string    `json:"description"`
-	Scopes      []string  `json:"scopes"`
-	Aliases     []string  `json:"aliases"`
-	Source      string    `json:"source"`
-	CreatedAt   time.Time `json:"created_at"`
+	URL         string   `json:"url"`
+	Name        string   `json:"name"`
+	Description string   `json:"description"`
+	Scopes      []string `json:"scopes"`
+	// ScopeDescriptions maps a scope to what it allows; {} when none.
+	ScopeDescriptions map[string]string `json:"scope_descriptions"`
+	Aliases           []string          `json:"aliases"`
+	Source            string            `json:"source"`
+	CreatedAt         time.Time         `json:"created_at"`
 }
 
 func toResourceJSON(r storage.Resource) resourceJSON {
-	j := resourceJSON{URL: r.URL, Name: r.Name, Description: r.Description, Scopes: r.Scopes, Aliases: r.Aliases,
-		Source: r.Source, CreatedAt: r.CreatedAt}
+	j := resourceJSON{URL: r.URL, Name: r.Name, Description: r.Description, Scopes: r.Scopes, ScopeDescriptions: r.ScopeDescriptions,
+		Aliases: r.Aliases, Source: r.Source, CreatedAt: r.CreatedAt}
+	if j.ScopeDescriptions == nil {
+		j.ScopeDescriptions = map[string]string{}
+	}
 	if j.Scopes == nil {
 		j.Scopes = []string{}
 	}
@@ -63,6 +69,8 @@ func resourceCmd(ctx context.Context, args []string, e env) error {
 	name := fs.String("name", "", "name shown on the consent page (add)")
 	desc := fs.String("description", "", "what the server is, shown on the consent page (add)")
 	revoke := fs.Bool("revoke", false, "also revoke every grant for the resource (delete)")
+	var scopeDescs repeated
+	fs.Var(&scopeDescs, "scope-description", "`SCOPE=TEXT`: what a scope allows, shown on the consent page; repeatable (add)")
 	sub, pos, err := subcommand(fs, e, args, map[string]int{"add": 1, "list": 0, "show": 1, "delete": 1})
 	if err != nil {
 		return err
@@ -78,7 +86,16 @@ func resourceCmd(ctx context.Context, args []string, e env) error {
 
 	switch sub {
 	case "add":
-		rec, err := authz.AddResource(ctx, st, authz.NewResource{URL: pos[0], Scopes: strings.Fields(*scopes), Name: *name, Description: *desc}, time.Now())
+		descs := map[string]string{}
+		for _, d := range scopeDescs {
+			sc, text, ok := strings.Cut(d, "=")
+			if !ok || strings.TrimSpace(sc) == "" {
+				return fmt.Errorf("%w: --scope-description %q: use SCOPE=TEXT", errUsage, d)
+			}
+			descs[strings.TrimSpace(sc)] = text
+		}
+		rec, err := authz.AddResource(ctx, st, authz.NewResource{URL: pos[0], Scopes: strings.Fields(*scopes), Name: *name,
+			Description: *desc, ScopeDescriptions: descs}, time.Now())
 		if err != nil {
 			return err
 		}
@@ -123,6 +140,11 @@ func resourceCmd(ctx context.Context, args []string, e env) error {
 		fmt.Fprintf(tw, "Name\t%s\n", orDash(r.Name))
 		fmt.Fprintf(tw, "Description\t%s\n", orDash(r.Description))
 		fmt.Fprintf(tw, "Scopes\t%s\n", strings.Join(r.Scopes, " "))
+		for _, sc := range r.Scopes {
+			if d := r.ScopeDescriptions[sc]; d != "" {
+				fmt.Fprintf(tw, "  %s\t%s\n", sc, d)
+			}
+		}
 		if len(r.Aliases) > 0 {
 			fmt.Fprintf(tw, "Aliases\t%s\n", strings.Join(r.Aliases, " "))
 		}
@@ -206,6 +228,17 @@ func tokenCmd(ctx context.Context, args []string, e env) error {
 		})
 	}
 	fmt.Fprintln(e.Stdout, t.AccessToken)
+	return nil
+}
+
+// repeated is a repeatable flag whose values are kept whole (commas
+// included).
+type repeated []string
+
+func (r *repeated) String() string { return strings.Join(*r, "; ") }
+
+func (r *repeated) Set(v string) error {
+	*r = append(*r, v)
 	return nil
 }
 
