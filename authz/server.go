@@ -41,10 +41,12 @@ type Config struct {
 	// query, fragment or trailing slash, e.g. "http://localhost:8080".
 	// Endpoints are served under it. Required.
 	Issuer string
-	// Resources are the RFC 8707 resource URLs tokens may be issued for;
-	// a requested resource must equal one of them (scheme and host compared
-	// case-insensitively) and becomes the token's "aud". The first is the
-	// default when a request names none. Required.
+	// Resources are the URLs of the built-in resource (the MCP server, or
+	// gateway, this process serves): RFC 8707 resource indicators a
+	// requested resource is compared with (scheme and host
+	// case-insensitively), becoming the token's "aud". The first is the
+	// default when a request names none. Resources registered in the store
+	// (AddResource) are served besides it. Required.
 	Resources []string
 	// Scopes are the scopes of the built-in resource (Resources). Required.
 	Scopes []Scope
