@@ -25,11 +25,9 @@ const (
 // add" and "delete" take effect within it without a restart.
 const ResourceReloadInterval = 2 * time.Second
 
-// servedResource is one resource as the server serves it: its record and
-// the descriptions of its scopes (known for the built-in resource only).
+// servedResource is one resource as the server serves it.
 type servedResource struct {
-	rec          storage.Resource
-	descriptions map[string]string
+	rec storage.Resource
 }
 
 // urls returns the resource's URL and aliases.
@@ -58,7 +56,7 @@ func (g *registry) set(list []storage.Resource) {
 		if rec.Source == storage.ResourceSourceBuiltin {
 			continue // this process's built-in resource is g.builtin
 		}
-		all = append(all, &servedResource{rec: rec, descriptions: rec.ScopeDescriptions})
+		all = append(all, &servedResource{rec: rec})
 	}
 	byURL := map[string]*servedResource{}
 	byScope := map[string]*servedResource{}

@@ -168,7 +168,6 @@ func New(ctx context.Context, c Config) (*Server, error) {
 	builtin := &servedResource{
 		rec: storage.Resource{URL: resources[0], Aliases: resources[1:], Name: c.ResourceName, Description: c.ResourceDescription,
 			Source: storage.ResourceSourceBuiltin, CreatedAt: time.Now().UTC().Truncate(time.Second)},
-		descriptions: map[string]string{},
 	}
 	if builtin.rec.Name == "" {
 		builtin.rec.Name = "MCP server"
@@ -179,13 +178,13 @@ func New(ctx context.Context, c Config) (*Server, error) {
 		}
 		builtin.rec.Scopes = append(builtin.rec.Scopes, sc.Name)
 		if sc.Description != "" {
-			builtin.descriptions[sc.Name] = sc.Description
+			if builtin.rec.ScopeDescriptions == nil {
+				builtin.rec.ScopeDescriptions = map[string]string{}
+			}
+			builtin.rec.ScopeDescriptions[sc.Name] = sc.Description
 		}
 	}
 	builtin.rec.UpdatedAt = builtin.rec.CreatedAt
-	if len(builtin.descriptions) > 0 {
-		builtin.rec.ScopeDescriptions = builtin.descriptions
-	}
 	switch c.Registration {
 	case "":
 		c.Registration = RegistrationOpen
