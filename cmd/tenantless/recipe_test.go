@@ -274,6 +274,18 @@ func TestRecipeGoSDK(t *testing.T) {
 			if got := status(t, tasks.resource, weather); got != 401 {
 				t.Errorf("tasks with a weather token: %d, want 401", got)
 			}
+			// A minted token's grant is revoked like any other; the built-in
+			// server, which checks grants, refuses it within 10 s.
+			var grants []grantRow
+			if err := json.Unmarshal([]byte(cli(t, "", "grant", "list", "--client", "tenantless-cli", "--json", "--db", db)), &grants); err != nil {
+				t.Fatal(err)
+			}
+			for _, g := range grants {
+				if g.Resource == srv.base+"/mcp" {
+					cli(t, "", "grant", "revoke", g.GrantID, "--db", db)
+				}
+			}
+			waitFor(t, "the built-in server refuses a revoked minted token", func() bool { return status(t, srv.base+"/mcp", weather) == 401 })
 
 			// Key rotation: a token signed with the new key is accepted by
 			// the running recipe server, which fetches the JWKS again.
