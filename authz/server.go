@@ -95,8 +95,12 @@ type Server struct {
 	tmpl   *web.Templates
 	issuer string
 	// registry is every resource tokens are issued for (resources.go).
-	registry     *registry
-	signingAlg   string
+	registry   *registry
+	signingAlg string
+	// warnedAlg is the kid of the last current key of another algorithm
+	// than signingAlg that was logged (keys.go).
+	warnMu       sync.Mutex
+	warnedAlg    string
 	log          *slog.Logger
 	now          func() time.Time
 	sessionTTL   time.Duration
