@@ -25,16 +25,16 @@ test: ## run every test (unit, storage conformance, end-to-end) with the race de
 	$(GO) test -race -count=1 ./...
 
 # The Go end-to-end tests make e2e runs (make test runs them too).
-E2E_GO_TEST = $(GO) test -race -count=1 -run 'EndToEnd|Restart|GoSDK|MetadataDocument|ResourceChallenges|AccountPage|CrashSafety|VSCodeFlow|ClaudeCodeFlow' ./cmd/...
+E2E_GO_TEST = $(GO) test -race -count=1 -run 'EndToEnd|Restart|GoSDK|MetadataDocument|ResourceChallenges|AccountPage|CrashSafety|VSCodeFlow|ClaudeCodeFlow|Recipe|RegisteredResources' ./cmd/...
 
 .PHONY: e2e
-e2e: build ## end-to-end tests: Go clients; then the TypeScript SDK, MCP Inspector (headless Chromium) and MCP conformance on Node 22 from e2e/package-lock.json (needs node, npm, /usr/bin/chromium)
+e2e: build ## end-to-end tests: Go clients and the go-sdk recipe; then the TypeScript SDK, MCP Inspector (headless Chromium), MCP conformance and the TS SDK and FastMCP recipes on Node 22 from e2e/package-lock.json, FastMCP in e2e/.venv (needs node, npm, python3 -m venv, /usr/bin/chromium)
 	@t=$$(date +%s); echo "$(E2E_GO_TEST)"; $(E2E_GO_TEST); \
 	rc=$$?; echo "--- e2e: Go end-to-end tests took $$(( $$(date +%s) - t )) s"; exit $$rc
 	@t=$$(date +%s); cd e2e && npm ci --no-audit --no-fund; \
 	rc=$$?; echo "--- e2e: npm ci took $$(( $$(date +%s) - t )) s"; exit $$rc
 	@t=$$(date +%s); cd e2e && TENANTLESS_BIN=$(abspath $(BIN)) npm test; \
-	rc=$$?; echo "--- e2e: npm test (TypeScript SDK, Inspector, conformance) took $$(( $$(date +%s) - t )) s"; exit $$rc
+	rc=$$?; echo "--- e2e: npm test (TypeScript SDK, Inspector, conformance, TS SDK and FastMCP recipes) took $$(( $$(date +%s) - t )) s"; exit $$rc
 
 .PHONY: bench
 bench: ## run the benchmarks

@@ -225,7 +225,7 @@ func (s *Server) renderConsent(w http.ResponseWriter, r *http.Request, ar fosite
 		}
 	}
 	for _, name := range ar.GetRequestedScopes() {
-		page.Scopes = append(page.Scopes, web.Scope{Name: name, Description: res.descriptions[name]})
+		page.Scopes = append(page.Scopes, web.Scope{Name: name, Description: res.rec.ScopeDescriptions[name]})
 	}
 	if err := s.tmpl.Consent(w, http.StatusOK, page); err != nil {
 		s.logger(r).Error("render consent page", "err", err)

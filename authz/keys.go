@@ -268,10 +268,16 @@ func (s *Server) RefreshKeys(ctx context.Context, rotateEvery time.Duration) err
 	for _, k := range stored {
 		if k.RetiredAt.IsZero() {
 			current = true
-			// A key of another algorithm (rotated in by another process)
-			// is replaced at once: this server signs with its own.
-			if k.Algorithm != s.signingAlg || (rotateEvery > 0 && now.Sub(k.CreatedAt) >= rotateEvery) {
-				kid, err := RotateSigningKeyTo(ctx, s.store, now, s.signingAlg, storage.ActorServer)
+			// A key of another algorithm was rotated in by another server
+			// on this database: it is used, not fought over (two servers
+			// with different --signing-alg would otherwise rotate in turn
+			// every few seconds), and said once per key.
+			if k.Algorithm != s.signingAlg && s.warnOnce(k.ID) {
+				s.log.Warn("the current signing key has another algorithm than --signing-alg; another server on this database rotated it. Start every server with the same --signing-alg",
+					"kid", k.ID, "alg", k.Algorithm, "signing_alg", s.signingAlg)
+			}
+			if rotateEvery > 0 && now.Sub(k.CreatedAt) >= rotateEvery {
+				kid, err := RotateSigningKeyTo(ctx, s.store, now, k.Algorithm, storage.ActorServer)
 				if err != nil {
 					return err
 				}
@@ -302,6 +308,18 @@ func (s *Server) RefreshKeys(ctx context.Context, rotateEvery time.Duration) err
 		return s.keys.reload(ctx, s.store)
 	}
 	return nil
+}
+
+// warnOnce reports whether kid was not the last key warned about, and
+// records it.
+func (s *Server) warnOnce(kid string) bool {
+	s.warnMu.Lock()
+	defer s.warnMu.Unlock()
+	if s.warnedAlg == kid {
+		return false
+	}
+	s.warnedAlg = kid
+	return true
 }
 
 // kidSigner is fosite's JWT signer, except that tokens are verified with

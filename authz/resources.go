@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/url"
 	"slices"
 	"strings"
@@ -24,11 +25,9 @@ const (
 // add" and "delete" take effect within it without a restart.
 const ResourceReloadInterval = 2 * time.Second
 
-// servedResource is one resource as the server serves it: its record and
-// the descriptions of its scopes (known for the built-in resource only).
+// servedResource is one resource as the server serves it.
 type servedResource struct {
-	rec          storage.Resource
-	descriptions map[string]string
+	rec storage.Resource
 }
 
 // urls returns the resource's URL and aliases.
@@ -167,7 +166,7 @@ func (s *Server) storeBuiltin(ctx context.Context) (err error) {
 		switch {
 		case old.URL == rec.URL:
 			unchanged = old.Source == rec.Source && old.Name == rec.Name && old.Description == rec.Description &&
-				slices.Equal(old.Aliases, rec.Aliases) && slices.Equal(old.Scopes, rec.Scopes)
+				slices.Equal(old.Aliases, rec.Aliases) && slices.Equal(old.Scopes, rec.Scopes) && maps.Equal(old.ScopeDescriptions, rec.ScopeDescriptions)
 		case old.Source == storage.ResourceSourceBuiltin:
 			stale = true
 		}
@@ -208,6 +207,9 @@ type NewResource struct {
 	// Name and Description are shown on the consent page.
 	Name        string
 	Description string
+	// ScopeDescriptions say what each scope allows, on the consent page;
+	// optional, by scope.
+	ScopeDescriptions map[string]string
 	// Actor is who registers it, for the audit log: storage.ActorCLI, or
 	// storage.ActorServer when empty.
 	Actor string
@@ -239,9 +241,24 @@ func AddResource(ctx context.Context, st storage.Store, n NewResource, now time.
 	if len(n.Name) > 200 || len(n.Description) > 1000 {
 		return storage.Resource{}, errors.New("the name is limited to 200 and the description to 1000 characters")
 	}
+	var descs map[string]string
+	for sc, d := range n.ScopeDescriptions {
+		if !slices.Contains(scopes, sc) {
+			return storage.Resource{}, fmt.Errorf("a description is given for %q, which is not one of the scopes %s", sc, strings.Join(scopes, " "))
+		}
+		if d = strings.TrimSpace(d); d != "" {
+			if len(d) > 200 {
+				return storage.Resource{}, fmt.Errorf("the description of %q is longer than 200 characters", sc)
+			}
+			if descs == nil {
+				descs = map[string]string{}
+			}
+			descs[sc] = d
+		}
+	}
 	ts := now.UTC().Truncate(time.Second)
 	rec = storage.Resource{URL: canon, Name: strings.TrimSpace(n.Name), Description: strings.TrimSpace(n.Description),
-		Scopes: scopes, Source: storage.ResourceSourceCLI, CreatedAt: ts, UpdatedAt: ts}
+		Scopes: scopes, ScopeDescriptions: descs, Source: storage.ResourceSourceCLI, CreatedAt: ts, UpdatedAt: ts}
 
 	tx, err := st.BeginTx(ctx)
 	if err != nil {
@@ -332,6 +349,11 @@ func DeleteResource(ctx context.Context, st storage.Store, raw string, revoke bo
 	if err = st.DeleteResource(tx, rec.URL); err != nil {
 		return storage.Resource{}, nil, err
 	}
+	// Consents forget the resource, so that one registered again under
+	// the same URL is consented to again.
+	if err = forgetInConsents(tx, st, rec, now); err != nil {
+		return storage.Resource{}, nil, err
+	}
 	detail := rec.URL
 	if revoke {
 		for _, u := range append([]string{rec.URL}, rec.Aliases...) {
@@ -347,6 +369,39 @@ func DeleteResource(ctx context.Context, st storage.Store, raw string, revoke bo
 		return storage.Resource{}, nil, err
 	}
 	return rec, revoked, st.Commit(tx)
+}
+
+// forgetInConsents removes a resource's URLs and scopes from every consent.
+func forgetInConsents(ctx context.Context, st storage.Store, rec storage.Resource, now time.Time) error {
+	users, err := st.ListUsers(ctx)
+	if err != nil {
+		return err
+	}
+	urls := append([]string{rec.URL}, rec.Aliases...)
+	for _, u := range users {
+		consents, err := st.ListConsents(ctx, u.ID)
+		if err != nil {
+			return err
+		}
+		for _, c := range consents {
+			resources := slices.DeleteFunc(slices.Clone(c.Resources), func(r string) bool { return slices.Contains(urls, r) })
+			scopes := slices.DeleteFunc(slices.Clone(c.Scopes), func(sc string) bool { return slices.Contains(rec.Scopes, sc) })
+			if len(resources) == len(c.Resources) && len(scopes) == len(c.Scopes) {
+				continue
+			}
+			if len(resources) == 0 && len(scopes) == 0 {
+				if err := st.DeleteConsent(ctx, c.UserID, c.ClientID); err != nil {
+					return err
+				}
+				continue
+			}
+			c.Resources, c.Scopes, c.UpdatedAt = resources, scopes, now.UTC().Truncate(time.Second)
+			if err := st.PutConsent(ctx, c); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // AddResource registers a resource (see the package function) and serves

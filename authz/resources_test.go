@@ -77,6 +77,13 @@ func TestResourcesThroughTheServer(t *testing.T) {
 	if _, err := h.srv.DeleteResource(ctx, notes, true); err != nil {
 		t.Fatal(err)
 	}
+	u, err := h.store.GetUserByUsername(ctx, testUser)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c, err := h.store.GetConsent(ctx, u.ID, h.public.ID); !errors.Is(err, storage.ErrNotFound) {
+		t.Errorf("consent for notes only, after deleting notes: %+v %v, want it gone", c, err)
+	}
 	if _, err := h.srv.VerifyAccessToken(ctx, tok.AccessToken); err == nil {
 		t.Error("a token of a resource deleted with revoke still verifies at once")
 	}

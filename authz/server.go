@@ -41,10 +41,12 @@ type Config struct {
 	// query, fragment or trailing slash, e.g. "http://localhost:8080".
 	// Endpoints are served under it. Required.
 	Issuer string
-	// Resources are the RFC 8707 resource URLs tokens may be issued for;
-	// a requested resource must equal one of them (scheme and host compared
-	// case-insensitively) and becomes the token's "aud". The first is the
-	// default when a request names none. Required.
+	// Resources are the URLs of the built-in resource (the MCP server, or
+	// gateway, this process serves): RFC 8707 resource indicators a
+	// requested resource is compared with (scheme and host
+	// case-insensitively), becoming the token's "aud". The first is the
+	// default when a request names none. Resources registered in the store
+	// (AddResource) are served besides it. Required.
 	Resources []string
 	// Scopes are the scopes of the built-in resource (Resources). Required.
 	Scopes []Scope
@@ -100,8 +102,12 @@ type Server struct {
 	tmpl   *web.Templates
 	issuer string
 	// registry is every resource tokens are issued for (resources.go).
-	registry     *registry
-	signingAlg   string
+	registry   *registry
+	signingAlg string
+	// warnedAlg is the kid of the last current key of another algorithm
+	// than signingAlg that was logged (keys.go).
+	warnMu       sync.Mutex
+	warnedAlg    string
 	log          *slog.Logger
 	now          func() time.Time
 	sessionTTL   time.Duration
@@ -174,7 +180,6 @@ func New(ctx context.Context, c Config) (*Server, error) {
 	builtin := &servedResource{
 		rec: storage.Resource{URL: resources[0], Aliases: resources[1:], Name: c.ResourceName, Description: c.ResourceDescription,
 			Source: storage.ResourceSourceBuiltin, CreatedAt: time.Now().UTC().Truncate(time.Second)},
-		descriptions: map[string]string{},
 	}
 	if builtin.rec.Name == "" {
 		builtin.rec.Name = "MCP server"
@@ -184,7 +189,12 @@ func New(ctx context.Context, c Config) (*Server, error) {
 			return nil, fmt.Errorf("authz: scope %q is not a valid scope token", sc.Name)
 		}
 		builtin.rec.Scopes = append(builtin.rec.Scopes, sc.Name)
-		builtin.descriptions[sc.Name] = sc.Description
+		if sc.Description != "" {
+			if builtin.rec.ScopeDescriptions == nil {
+				builtin.rec.ScopeDescriptions = map[string]string{}
+			}
+			builtin.rec.ScopeDescriptions[sc.Name] = sc.Description
+		}
 	}
 	builtin.rec.UpdatedAt = builtin.rec.CreatedAt
 	switch c.Registration {

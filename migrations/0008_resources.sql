@@ -9,6 +9,8 @@ CREATE TABLE resources (
     name        TEXT    NOT NULL DEFAULT '',
     description TEXT    NOT NULL DEFAULT '',
     scopes      TEXT    NOT NULL DEFAULT '[]',
+    -- JSON object: scope -> what it allows, for the consent page.
+    scope_descriptions TEXT NOT NULL DEFAULT '{}',
     source      TEXT    NOT NULL,
     created_at  INTEGER NOT NULL,
     updated_at  INTEGER NOT NULL

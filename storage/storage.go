@@ -169,6 +169,9 @@ type Resource struct {
 	// Scopes are the scopes tokens for this resource may carry. A scope
 	// belongs to one resource only.
 	Scopes []string
+	// ScopeDescriptions tell a person on the consent page what each scope
+	// allows, by scope; scopes without one have no entry. May be nil.
+	ScopeDescriptions map[string]string
 	// Source tells where the record came from: ResourceSourceCLI or
 	// ResourceSourceBuiltin.
 	Source string

@@ -337,6 +337,7 @@ func TestConsent(t *testing.T) {
 				`Signed in as <strong>alice</strong>.`,
 				`<li><input type="checkbox" name="granted_scope" value="mcp:tools" id="scope-0" checked> <label for="scope-0"><code>mcp:tools</code> <span class="description">Call the MCP tools</span></label></li>`,
 				`<h2 id="resources">Access to</h2>`,
+				`<legend>Requested permissions for Weather</legend>`,
 				`<li><strong class="resource-name">Weather</strong> <code>http://127.0.0.1:8080/mcp</code> <span class="description">Forecasts and alerts</span></li>`,
 				"<input type=\"hidden\" name=\"csrf_token\" value=\"csrf-abc\">\n" +
 					"<input type=\"hidden\" name=\"response_type\" value=\"code\">\n" +

@@ -28,6 +28,7 @@ type grantRow struct {
 	Username  string    `json:"username"`
 	UserID    string    `json:"user_id"`
 	ClientID  string    `json:"client_id"`
+	Resource  string    `json:"resource,omitempty"`
 	Tokens    int       `json:"active_tokens"`
 	Scopes    []string  `json:"scopes"`
 	UpdatedAt time.Time `json:"last_issued_at"`
@@ -77,9 +78,9 @@ func grantCmd(ctx context.Context, args []string, e env) error {
 		return printJSON(e.Stdout, rows)
 	}
 	tw := table(e.Stdout)
-	fmt.Fprintln(tw, "GRANT_ID\tUSER\tCLIENT_ID\tTOKENS\tSCOPES\tLAST_ISSUED")
+	fmt.Fprintln(tw, "GRANT_ID\tUSER\tCLIENT_ID\tRESOURCE\tTOKENS\tSCOPES\tLAST_ISSUED")
 	for _, g := range rows {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\n", g.GrantID, g.Username, g.ClientID, g.Tokens, strings.Join(g.Scopes, " "), formatTime(g.UpdatedAt))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\n", g.GrantID, g.Username, g.ClientID, orDash(g.Resource), g.Tokens, strings.Join(g.Scopes, " "), formatTime(g.UpdatedAt))
 	}
 	return tw.Flush()
 }
@@ -110,7 +111,7 @@ func listGrants(ctx context.Context, st storage.Store, username, clientID string
 			if !ok {
 				i = len(rows)
 				idx[t.RequestID] = i
-				rows = append(rows, grantRow{GrantID: t.RequestID, Username: u.Username, UserID: u.ID, ClientID: t.ClientID, Scopes: []string{}})
+				rows = append(rows, grantRow{GrantID: t.RequestID, Username: u.Username, UserID: u.ID, ClientID: t.ClientID, Resource: t.Resource, Scopes: []string{}})
 			}
 			if sc, err := authz.GrantScopes(t); err == nil {
 				for _, s := range sc {

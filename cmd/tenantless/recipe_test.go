@@ -274,6 +274,18 @@ func TestRecipeGoSDK(t *testing.T) {
 			if got := status(t, tasks.resource, weather); got != 401 {
 				t.Errorf("tasks with a weather token: %d, want 401", got)
 			}
+			// A minted token's grant is revoked like any other; the built-in
+			// server, which checks grants, refuses it within 10 s.
+			var grants []grantRow
+			if err := json.Unmarshal([]byte(cli(t, "", "grant", "list", "--client", "tenantless-cli", "--json", "--db", db)), &grants); err != nil {
+				t.Fatal(err)
+			}
+			for _, g := range grants {
+				if g.Resource == srv.base+"/mcp" {
+					cli(t, "", "grant", "revoke", g.GrantID, "--db", db)
+				}
+			}
+			waitFor(t, "the built-in server refuses a revoked minted token", func() bool { return status(t, srv.base+"/mcp", weather) == 401 })
 
 			// Key rotation: a token signed with the new key is accepted by
 			// the running recipe server, which fetches the JWKS again.
@@ -322,7 +334,8 @@ func TestRegisteredResources(t *testing.T) {
 	db := filepath.Join(t.TempDir(), "tenantless.db")
 	srv := startServer(t, db, "--weather", "offline")
 	const notes, tasks = "http://127.0.0.1:9/notes/mcp", "http://127.0.0.1:9/tasks/mcp"
-	cli(t, "", "resource", "add", notes, "--scopes", "notes:read notes:write", "--name", "Notes", "--description", "Your notes", "--db", db)
+	cli(t, "", "resource", "add", notes, "--scopes", "notes:read notes:write", "--name", "Notes", "--description", "Your notes",
+		"--scope-description", "notes:read=Read your notes", "--db", db)
 	cli(t, "", "resource", "add", tasks, "--scopes", "tasks:read", "--db", db)
 	waitFor(t, "resources served", func() bool { return supportsScope(t, srv.base, "tasks:read") })
 	c := addClient(t, db, "--name", "resource tests", "--redirect-uri", "http://127.0.0.1/callback")
@@ -362,6 +375,10 @@ func TestRegisteredResources(t *testing.T) {
 		}
 		if strings.Contains(first.Body, "Allow access?") && !strings.Contains(first.Body, "<code>"+resource+"</code>") {
 			t.Errorf("consent page does not name the resource %s", resource)
+		}
+		if resource == notes && strings.Contains(first.Body, "Allow access?") &&
+			(!strings.Contains(first.Body, `<span class="description">Read your notes</span>`) || !strings.Contains(first.Body, "Requested permissions for Notes")) {
+			t.Errorf("consent page for notes lacks its name or the scope's description: %.2000s", first.Body)
 		}
 		loc, shown, err := b.Authorize(srv.base+"/authorize?"+q.Encode(), "admin", adminPassword, "allow")
 		if err != nil {
@@ -423,6 +440,17 @@ func TestRegisteredResources(t *testing.T) {
 	// Delete tasks while the server runs: no new token, by code or by
 	// refresh; its live access token stays valid (no --revoke).
 	tasksTok, _ := flow(tasks, "tasks:read")
+	var grants []grantRow
+	if err := json.Unmarshal([]byte(cli(t, "", "grant", "list", "--json", "--db", db)), &grants); err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]string{}
+	for _, g := range grants {
+		seen[g.Resource] = strings.Join(g.Scopes, " ")
+	}
+	if seen[notes] != "notes:read" || seen[tasks] != "tasks:read" {
+		t.Errorf("grant list: scopes by resource %v, want notes:read for notes and tasks:read for tasks", seen)
+	}
 	cli(t, "", "resource", "delete", tasks, "--db", db)
 	waitFor(t, "a deleted resource is refused", func() bool {
 		e, _ := authorizeError(t, srv.base, c.ClientID, url.Values{"resource": {tasks}, "scope": {"tasks:read"}})
@@ -437,6 +465,15 @@ func TestRegisteredResources(t *testing.T) {
 	if supportsScope(t, srv.base, "tasks:read") {
 		t.Error("scopes_supported still lists a deleted resource's scope")
 	}
+	// Registered again under the same URL, it is consented to again.
+	cli(t, "", "resource", "add", tasks, "--scopes", "tasks:read", "--db", db)
+	waitFor(t, "tasks served again", func() bool { return supportsScope(t, srv.base, "tasks:read") })
+	if _, shown := flow(tasks, "tasks:read"); !shown {
+		t.Error("no consent page for a resource deleted and registered again")
+	}
+	if _, shown := flow(notes, "notes:read"); shown {
+		t.Error("deleting tasks forgot the consent to notes")
+	}
 
 	// Delete notes with --revoke: its grants end (within 10 s of the CLI
 	// change, the verification cache's bound).
@@ -445,12 +482,75 @@ func TestRegisteredResources(t *testing.T) {
 		Deleted string `json:"deleted"`
 		Revoked int    `json:"revoked_grants"`
 	}
-	if err := json.Unmarshal([]byte(out), &del); err != nil || del.Deleted != notes || del.Revoked != 3 {
-		// Two token grants and the code the remembered consent issued to
-		// flow's first look at the page, never redeemed.
-		t.Errorf("delete --revoke --json printed %s, want notes and 3 grants", out)
+	if err := json.Unmarshal([]byte(out), &del); err != nil || del.Deleted != notes || del.Revoked != 5 {
+		// Three token grants, and the two codes a remembered consent
+		// issued to flow's first look at the page, never redeemed.
+		t.Errorf("delete --revoke --json printed %s, want notes and 5 grants", out)
 	}
 	waitFor(t, "a revoked resource's token is inactive", func() bool {
 		return introspect(t, srv.base, refreshed.AccessToken, rs.ClientID, rs.ClientSecret)["active"] == false
 	})
+}
+
+// TestRecipeClientSources connects to a recipe server with a client of
+// each kind that can ask for a registered resource's scopes: a metadata
+// document client whose document names the resource's scope, and a
+// dynamically registered client that registers with it (as the TypeScript
+// SDK does with the scopes it found in the server's metadata).
+func TestRecipeClientSources(t *testing.T) {
+	d := newDocHost(t)
+	db := filepath.Join(t.TempDir(), "tenantless.db")
+	srv := startServer(t, db, append([]string{"--weather", "offline"}, d.flags()...)...)
+	notes := startRecipeServer(t, srv.base, "notes:read")
+	cli(t, "", "resource", "add", notes.resource, "--scopes", "notes:read", "--db", db)
+	waitFor(t, "resource served", func() bool { return supportsScope(t, srv.base, "notes:read") })
+	const redirect = "http://127.0.0.1:43125/callback"
+	docURL := d.ts.URL + "/notes-client.json"
+	d.docs["/notes-client.json"] = `{"client_id":"` + docURL + `","client_name":"notes CIMD client","redirect_uris":["` + redirect +
+		`"],"token_endpoint_auth_method":"none","grant_types":["authorization_code","refresh_token"],"scope":"notes:read"}`
+
+	for _, tc := range []struct {
+		name string
+		cfg  func(*auth.AuthorizationCodeHandlerConfig)
+	}{
+		{"metadata document", func(c *auth.AuthorizationCodeHandlerConfig) {
+			c.ClientIDMetadataDocumentConfig = &auth.ClientIDMetadataDocumentConfig{URL: docURL}
+		}},
+		{"dynamic registration with the resource's scope", func(c *auth.AuthorizationCodeHandlerConfig) {
+			c.DynamicClientRegistrationConfig = &auth.DynamicClientRegistrationConfig{Metadata: &oauthex.ClientRegistrationMetadata{
+				ClientName: "notes DCR client", RedirectURIs: []string{redirect}, TokenEndpointAuthMethod: "none",
+				GrantTypes: []string{"authorization_code", "refresh_token"}, Scope: "notes:read",
+			}}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := browser.New(srv.base)
+			cfg := &auth.AuthorizationCodeHandlerConfig{
+				RedirectURL: redirect,
+				AuthorizationCodeFetcher: func(ctx context.Context, args *auth.AuthorizationArgs) (*auth.AuthorizationResult, error) {
+					loc, _, err := b.Authorize(args.URL, "admin", adminPassword, "allow")
+					if err != nil {
+						return nil, err
+					}
+					q := loc.Query()
+					return &auth.AuthorizationResult{Code: q.Get("code"), State: q.Get("state"), Iss: q.Get("iss")}, nil
+				},
+			}
+			tc.cfg(cfg)
+			h, err := auth.NewAuthorizationCodeHandler(cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cs, err := mcp.NewClient(&mcp.Implementation{Name: "e2e", Version: "0"}, nil).
+				Connect(t.Context(), &mcp.StreamableClientTransport{Endpoint: notes.resource, OAuthHandler: h}, nil)
+			if err != nil {
+				t.Fatalf("connect: %v", err)
+			}
+			defer cs.Close()
+			res, err := cs.CallTool(t.Context(), &mcp.CallToolParams{Name: "whoami"})
+			if err != nil || res.IsError {
+				t.Fatalf("whoami: %v %v", err, res)
+			}
+		})
+	}
 }

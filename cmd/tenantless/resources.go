@@ -16,6 +16,7 @@ import (
 
 const resourceUsage = `Usage:
   tenantless resource add URL --scopes "a b" [--name NAME] [--description TEXT]
+                                   [--scope-description "a=what a allows" ...]
                                    register an MCP server (its URL, exactly as its
                                    protected resource metadata names it) that
                                    tenantless issues tokens for; each scope
@@ -33,18 +34,33 @@ A token for a resource carries "aud": URL and only that resource's scopes.
 
 // resourceJSON is the stable --json form of a resource.
 type resourceJSON struct {
-	URL         string    `json:"url"`
-	Name        string    `json:"name"`
-	Description string    `json:"description"`
-	Scopes      []string  `json:"scopes"`
-	Aliases     []string  `json:"aliases"`
-	Source      string    `json:"source"`
-	CreatedAt   time.Time `json:"created_at"`
+	URL         string   `json:"url"`
+	Name        string   `json:"name"`
+	Description string   `json:"description"`
+	Scopes      []string `json:"scopes"`
+	// ScopeDescriptions say what each described scope allows, in the
+	// order of Scopes; [] when none. A list, not a map keyed by scope, so
+	// that every key of the JSON is a field name.
+	ScopeDescriptions []scopeDescriptionJSON `json:"scope_descriptions"`
+	Aliases           []string               `json:"aliases"`
+	Source            string                 `json:"source"`
+	CreatedAt         time.Time              `json:"created_at"`
+}
+
+// scopeDescriptionJSON is one scope's description in resourceJSON.
+type scopeDescriptionJSON struct {
+	Scope       string `json:"scope"`
+	Description string `json:"description"`
 }
 
 func toResourceJSON(r storage.Resource) resourceJSON {
-	j := resourceJSON{URL: r.URL, Name: r.Name, Description: r.Description, Scopes: r.Scopes, Aliases: r.Aliases,
-		Source: r.Source, CreatedAt: r.CreatedAt}
+	j := resourceJSON{URL: r.URL, Name: r.Name, Description: r.Description, Scopes: r.Scopes, ScopeDescriptions: []scopeDescriptionJSON{},
+		Aliases: r.Aliases, Source: r.Source, CreatedAt: r.CreatedAt}
+	for _, sc := range r.Scopes {
+		if d, ok := r.ScopeDescriptions[sc]; ok && d != "" {
+			j.ScopeDescriptions = append(j.ScopeDescriptions, scopeDescriptionJSON{Scope: sc, Description: d})
+		}
+	}
 	if j.Scopes == nil {
 		j.Scopes = []string{}
 	}
@@ -63,6 +79,8 @@ func resourceCmd(ctx context.Context, args []string, e env) error {
 	name := fs.String("name", "", "name shown on the consent page (add)")
 	desc := fs.String("description", "", "what the server is, shown on the consent page (add)")
 	revoke := fs.Bool("revoke", false, "also revoke every grant for the resource (delete)")
+	var scopeDescs repeated
+	fs.Var(&scopeDescs, "scope-description", "`SCOPE=TEXT`: what a scope allows, shown on the consent page; repeatable (add)")
 	sub, pos, err := subcommand(fs, e, args)
 	if err != nil {
 		return err
@@ -78,7 +96,16 @@ func resourceCmd(ctx context.Context, args []string, e env) error {
 
 	switch sub.name {
 	case "add":
-		rec, err := authz.AddResource(ctx, st, authz.NewResource{URL: pos[0], Scopes: strings.Fields(*scopes), Name: *name, Description: *desc, Actor: storage.ActorCLI}, time.Now())
+		descs := map[string]string{}
+		for _, d := range scopeDescs {
+			sc, text, ok := strings.Cut(d, "=")
+			if !ok || strings.TrimSpace(sc) == "" {
+				return usagef("--scope-description %q: use SCOPE=TEXT", d)
+			}
+			descs[strings.TrimSpace(sc)] = text
+		}
+		rec, err := authz.AddResource(ctx, st, authz.NewResource{URL: pos[0], Scopes: strings.Fields(*scopes), Name: *name,
+			Description: *desc, ScopeDescriptions: descs, Actor: storage.ActorCLI}, time.Now())
 		if err != nil {
 			return err
 		}
@@ -123,6 +150,11 @@ func resourceCmd(ctx context.Context, args []string, e env) error {
 		fmt.Fprintf(tw, "Name\t%s\n", orDash(r.Name))
 		fmt.Fprintf(tw, "Description\t%s\n", orDash(r.Description))
 		fmt.Fprintf(tw, "Scopes\t%s\n", strings.Join(r.Scopes, " "))
+		for _, sc := range r.Scopes {
+			if d := r.ScopeDescriptions[sc]; d != "" {
+				fmt.Fprintf(tw, "  %s\t%s\n", sc, d)
+			}
+		}
 		if len(r.Aliases) > 0 {
 			fmt.Fprintf(tw, "Aliases\t%s\n", strings.Join(r.Aliases, " "))
 		}
@@ -206,6 +238,17 @@ func tokenCmd(ctx context.Context, args []string, e env) error {
 		})
 	}
 	fmt.Fprintln(e.Stdout, t.AccessToken)
+	return nil
+}
+
+// repeated is a repeatable flag whose values are kept whole (commas
+// included).
+type repeated []string
+
+func (r *repeated) String() string { return strings.Join(*r, "; ") }
+
+func (r *repeated) Set(v string) error {
+	*r = append(*r, v)
 	return nil
 }
 

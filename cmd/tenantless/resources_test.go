@@ -52,7 +52,8 @@ func TestResourceCLI(t *testing.T) {
 		golden string
 		args   []string
 	}{
-		{"resource_add.golden.json", []string{"resource", "add", "HTTP://127.0.0.1:9000/mcp", "--scopes", "notes:read notes:write notes:read", "--name", "Notes", "--description", "Your notes"}},
+		{"resource_add.golden.json", []string{"resource", "add", "HTTP://127.0.0.1:9000/mcp", "--scopes", "notes:read notes:write notes:read", "--name", "Notes", "--description", "Your notes",
+			"--scope-description", "notes:read=Read your notes, all of them"}},
 		{"resource_list.golden.json", []string{"resource", "list"}},
 		{"resource_show.golden.json", []string{"resource", "show", notes}},
 		{"resource_show_builtin.golden.json", []string{"resource", "show", strings.Replace(srv.base, "localhost", "127.0.0.1", 1) + "/mcp"}},
@@ -76,6 +77,8 @@ func TestResourceCLI(t *testing.T) {
 		{"add a taken scope", []string{"resource", "add", "http://127.0.0.1:9001/mcp", "--scopes", "weather:read"}, 1, `scope "weather:read" already belongs to resource ` + srv.base + "/mcp"},
 		{"add a fragment", []string{"resource", "add", "http://127.0.0.1:9001/mcp#x", "--scopes", "x:read"}, 1, "must not contain a fragment"},
 		{"add a relative URL", []string{"resource", "add", "/mcp", "--scopes", "x:read"}, 1, "must be an absolute URI"},
+		{"add a description of no scope", []string{"resource", "add", "http://127.0.0.1:9001/mcp", "--scopes", "x:read", "--scope-description", "y:read=Y"}, 1, `not one of the scopes`},
+		{"add a bad scope description", []string{"resource", "add", "http://127.0.0.1:9001/mcp", "--scopes", "x:read", "--scope-description", "x:read"}, 2, "use SCOPE=TEXT"},
 		{"add a bad scope", []string{"resource", "add", "http://127.0.0.1:9001/mcp", "--scopes", `a"b`}, 1, "not a valid scope token"},
 		{"show unknown", []string{"resource", "show", "http://127.0.0.1:9001/mcp"}, 1, "no resource http://127.0.0.1:9001/mcp is registered"},
 		{"delete the built-in", []string{"resource", "delete", srv.base + "/mcp"}, 1, "cannot be deleted"},

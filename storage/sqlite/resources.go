@@ -2,18 +2,20 @@ package sqlite
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"slices"
 
 	"github.com/tenantless/tenantless/storage"
 )
 
-const resourceColumns = `url, aliases, name, description, scopes, source, created_at, updated_at`
+const resourceColumns = `url, aliases, name, description, scopes, scope_descriptions, source, created_at, updated_at`
 
 // CreateResource stores a new resource; ErrConflict if its URL is taken.
 func (s *Store) CreateResource(ctx context.Context, r storage.Resource) error {
 	_, err := s.writer(ctx).ExecContext(ctx, `INSERT INTO resources (`+resourceColumns+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-		r.URL, jsonList(r.Aliases), r.Name, r.Description, jsonList(r.Scopes), r.Source,
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		r.URL, jsonList(r.Aliases), r.Name, r.Description, jsonList(r.Scopes), jsonMap(r.ScopeDescriptions), r.Source,
 		unixTime(r.CreatedAt), unixTime(r.UpdatedAt))
 	return wrap("create resource", err)
 }
@@ -22,11 +24,12 @@ func (s *Store) CreateResource(ctx context.Context, r storage.Resource) error {
 // original CreatedAt when it replaces one.
 func (s *Store) PutResource(ctx context.Context, r storage.Resource) error {
 	_, err := s.writer(ctx).ExecContext(ctx, `INSERT INTO resources (`+resourceColumns+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (url) DO UPDATE SET
 			aliases = excluded.aliases, name = excluded.name, description = excluded.description,
-			scopes = excluded.scopes, source = excluded.source, updated_at = excluded.updated_at`,
-		r.URL, jsonList(r.Aliases), r.Name, r.Description, jsonList(r.Scopes), r.Source,
+			scopes = excluded.scopes, scope_descriptions = excluded.scope_descriptions,
+			source = excluded.source, updated_at = excluded.updated_at`,
+		r.URL, jsonList(r.Aliases), r.Name, r.Description, jsonList(r.Scopes), jsonMap(r.ScopeDescriptions), r.Source,
 		unixTime(r.CreatedAt), unixTime(r.UpdatedAt))
 	return wrap("put resource", err)
 }
@@ -107,11 +110,11 @@ func (s *Store) RevokeResourceGrants(ctx context.Context, resource string) ([]st
 
 func scanResource(sc scanner) (storage.Resource, error) {
 	var (
-		r                storage.Resource
-		aliases, scopes  string
-		created, updated int64
+		r                      storage.Resource
+		aliases, scopes, descs string
+		created, updated       int64
 	)
-	if err := sc.Scan(&r.URL, &aliases, &r.Name, &r.Description, &scopes, &r.Source, &created, &updated); err != nil {
+	if err := sc.Scan(&r.URL, &aliases, &r.Name, &r.Description, &scopes, &descs, &r.Source, &created, &updated); err != nil {
 		return storage.Resource{}, err
 	}
 	var err error
@@ -121,6 +124,21 @@ func scanResource(sc scanner) (storage.Resource, error) {
 	if r.Scopes, err = listJSON(scopes); err != nil {
 		return storage.Resource{}, err
 	}
+	if err := json.Unmarshal([]byte(descs), &r.ScopeDescriptions); err != nil {
+		return storage.Resource{}, fmt.Errorf("decode scope descriptions %q: %w", descs, err)
+	}
+	if len(r.ScopeDescriptions) == 0 {
+		r.ScopeDescriptions = nil
+	}
 	r.CreatedAt, r.UpdatedAt = timeUnix(created), timeUnix(updated)
 	return r, nil
+}
+
+// jsonMap encodes a string map as a JSON object; nil is "{}".
+func jsonMap(m map[string]string) string {
+	if len(m) == 0 {
+		return "{}"
+	}
+	b, _ := json.Marshal(m) // a map[string]string always marshals
+	return string(b)
 }

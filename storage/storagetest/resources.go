@@ -9,14 +9,15 @@ import (
 
 func fullResource(url string, sec int) storage.Resource {
 	return storage.Resource{
-		URL:         url,
-		Aliases:     []string{url + "/alias"},
-		Name:        "Notes",
-		Description: "Reads and writes notes",
-		Scopes:      []string{"notes:read", "notes:write"},
-		Source:      storage.ResourceSourceCLI,
-		CreatedAt:   at(sec),
-		UpdatedAt:   at(sec),
+		URL:               url,
+		Aliases:           []string{url + "/alias"},
+		Name:              "Notes",
+		Description:       "Reads and writes notes",
+		Scopes:            []string{"notes:read", "notes:write"},
+		ScopeDescriptions: map[string]string{"notes:read": "Read your notes"},
+		Source:            storage.ResourceSourceCLI,
+		CreatedAt:         at(sec),
+		UpdatedAt:         at(sec),
 	}
 }
 
