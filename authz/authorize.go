@@ -13,6 +13,7 @@ import (
 	"github.com/ory/fosite/handler/oauth2"
 	"github.com/ory/fosite/token/jwt"
 
+	"github.com/tenantless/tenantless/authz/trace"
 	"github.com/tenantless/tenantless/storage"
 	"github.com/tenantless/tenantless/web"
 )
@@ -109,6 +110,7 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
 			s.audit(r, AuditConsentGranted, user.ID, client.ID, "success", strings.Join(granted, " "))
 			s.issueCode(w, r, ar, user)
 		case "deny":
+			s.trace.Note(r, trace.Note{Cause: trace.CauseConsentDenied, User: user.Username, UserID: user.ID})
 			s.logger(r).Info("consent denied", "user_id", user.ID, "client_id", client.ID)
 			s.audit(r, AuditConsentDenied, user.ID, client.ID, "failure", "")
 			s.authorizeError(w, r, ar, fosite.ErrAccessDenied.WithHint("The user denied the request."))
@@ -131,6 +133,7 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
 			CSRFToken:  s.csrfToken(w, r),
 			ClientName: client.Name,
 		}
+		s.trace.Note(r, trace.Note{Step: "sign-in page shown", ClientName: client.Name})
 		if err := s.tmpl.Login(w, http.StatusOK, page); err != nil {
 			s.logger(r).Error("render login page", "err", err)
 		}
@@ -203,6 +206,7 @@ func (s *Server) renderConsent(w http.ResponseWriter, r *http.Request, ar fosite
 	for _, name := range ar.GetRequestedScopes() {
 		page.Scopes = append(page.Scopes, web.Scope{Name: name, Description: s.scopeDescription(name)})
 	}
+	s.trace.Note(r, trace.Note{Step: "consent page shown", ClientName: c.Name, User: u.Username, UserID: u.ID})
 	if err := s.tmpl.Consent(w, http.StatusOK, page); err != nil {
 		s.logger(r).Error("render consent page", "err", err)
 	}
@@ -289,6 +293,7 @@ func (s *Server) issueCode(w http.ResponseWriter, r *http.Request, ar fosite.Aut
 		return
 	}
 	resp.AddParameter("iss", s.issuer)
+	s.trace.Note(r, trace.Note{User: u.Username, UserID: u.ID})
 	s.logger(r).Info("authorization code issued", "user_id", u.ID, "client_id", ar.GetClient().GetID())
 	s.provider.WriteAuthorizeResponse(ctx, w, ar, resp)
 }
@@ -347,8 +352,13 @@ func (s *Server) authorizeError(w http.ResponseWriter, r *http.Request, ar fosit
 	case errors.Is(err, fosite.ErrInvalidClient), rfc.ErrorField == "invalid_client":
 		page.Title = "Unknown application"
 		page.Message = "No application is registered with this client ID."
+		s.trace.Note(r, trace.Note{Cause: trace.CauseUnknownClient})
 	case rfc.ErrorField == "invalid_request" && ar != nil && ar.GetClient() != nil && ar.GetClient().GetID() != "":
 		page.Title = "Redirect URI not allowed"
+		if s.trace != nil {
+			s.trace.Note(r, trace.Note{Cause: trace.CauseRedirectUnregistered, RedirectURI: r.Form.Get("redirect_uri"),
+				Registered: ar.GetClient().GetRedirectURIs()})
+		}
 	}
 	s.logger(r).Info("authorization request refused without redirect", "error", rfc.ErrorField)
 	status := rfc.CodeField

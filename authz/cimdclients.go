@@ -9,6 +9,7 @@ import (
 	"github.com/ory/fosite"
 
 	"github.com/tenantless/tenantless/authz/cimd"
+	"github.com/tenantless/tenantless/authz/trace"
 	"github.com/tenantless/tenantless/storage"
 	"github.com/tenantless/tenantless/web"
 )
@@ -99,6 +100,7 @@ func (s *Server) cimdErrorPage(w http.ResponseWriter, r *http.Request, err error
 		status, code = http.StatusServiceUnavailable, "temporarily_unavailable"
 	}
 	s.logger(r).Info("client metadata document refused", "kind", ce.Kind.String(), "err", err)
+	s.trace.Note(r, trace.Note{Cause: trace.CauseCIMD, Detail: ce.Error()})
 	s.errorPage(w, r, status, web.ErrorPage{
 		Title:   "The application's metadata document cannot be used",
 		Message: ce.Error(),

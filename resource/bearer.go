@@ -3,11 +3,13 @@ package resource
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"io"
 	"net/http"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/auth"
 )
@@ -43,31 +45,41 @@ func (s *Server) protect(path string, next http.Handler) http.Handler {
 		w.Header().Set("Access-Control-Allow-Origin", "*")
 		w.Header().Set("Access-Control-Expose-Headers", "WWW-Authenticate, Mcp-Session-Id, Mcp-Protocol-Version")
 
+		obs := Observation{Resource: resource}
 		tok, status := bearerToken(r)
 		switch status {
 		case tokenMissing:
+			s.observe(r, obs, ObservedNoToken)
 			c.write(w, http.StatusUnauthorized, "", "")
 			return
 		case tokenMalformed:
+			s.observe(r, obs, ObservedMalformed)
 			c.write(w, http.StatusBadRequest, "invalid_request", "send exactly one Authorization: Bearer header")
 			return
 		}
+		if s.cfg.Observe != nil || s.cfg.Intercept != nil {
+			obs.TokenSHA256 = sha256.Sum256([]byte(tok))
+		}
 		info, err := s.cfg.Verify(r.Context(), tok)
 		if err != nil {
+			s.observe(r, obs, ObservedInvalidToken)
 			c.write(w, http.StatusUnauthorized, "invalid_token", "the access token is invalid, expired or revoked")
 			return
 		}
+		obs.Token = info
 		if !slices.Contains(info.Audience, resource) {
+			s.observe(r, obs, ObservedWrongAudience)
 			c.write(w, http.StatusUnauthorized, "invalid_token", "the access token was not issued for "+resource)
 			return
 		}
 		if r.Method == http.MethodPost {
-			needed, err := s.scopesFor(r)
+			needed, calls, err := s.scopesFor(r)
 			if err != nil {
 				// An unreadable body: let the MCP handler answer it in
 				// JSON-RPC terms (or with 413).
 				needed = nil
 			}
+			obs.Calls = calls
 			var missing []string
 			for _, sc := range needed {
 				if !slices.Contains(info.Scopes, sc) {
@@ -75,12 +87,33 @@ func (s *Server) protect(path string, next http.Handler) http.Handler {
 				}
 			}
 			if len(missing) > 0 {
+				obs.Missing = missing
+				s.observe(r, obs, ObservedInsufficientScope)
 				c.scope = union(info.Scopes, needed)
 				c.write(w, http.StatusForbidden, "insufficient_scope", "this call needs the scope "+strings.Join(missing, " "))
 				s.log.Info("scope step-up required", "client_id", info.ClientID, "missing", strings.Join(missing, " "))
 				return
 			}
 		}
+		if s.cfg.Intercept != nil {
+			in := s.cfg.Intercept(r, obs)
+			if in.StepUpScope != "" {
+				obs.Missing = strings.Fields(in.StepUpScope)
+				s.observe(r, obs, ObservedStepUpInjected)
+				c.scope = union(info.Scopes, obs.Missing)
+				c.write(w, http.StatusForbidden, "insufficient_scope", "this call needs the scope "+in.StepUpScope)
+				return
+			}
+			if in.Delay > 0 {
+				t := time.NewTimer(in.Delay)
+				select {
+				case <-t.C:
+				case <-r.Context().Done():
+					t.Stop()
+				}
+			}
+		}
+		s.observe(r, obs, ObservedOK)
 		ti := &auth.TokenInfo{
 			Scopes:     info.Scopes,
 			Expiration: info.Expiry,
@@ -143,23 +176,24 @@ func bearerToken(r *http.Request) (string, tokenStatus) {
 }
 
 // scopesFor reads a JSON-RPC POST body (restoring it for the MCP handler)
-// and returns the scopes its tool calls need.
-func (s *Server) scopesFor(r *http.Request) ([]string, error) {
+// and returns the scopes its tool calls need, and its calls ("method",
+// or "tools/call NAME").
+func (s *Server) scopesFor(r *http.Request) ([]string, []string, error) {
 	body, err := io.ReadAll(io.LimitReader(r.Body, maxMCPBody+1))
 	r.Body = io.NopCloser(bytes.NewReader(body))
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	var msgs []json.RawMessage
 	trimmed := bytes.TrimSpace(body)
 	if len(trimmed) > 0 && trimmed[0] == '[' {
 		if err := json.Unmarshal(trimmed, &msgs); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	} else {
 		msgs = []json.RawMessage{trimmed}
 	}
-	var needed []string
+	var needed, calls []string
 	scopes := ToolScopes()
 	for _, m := range msgs {
 		var call struct {
@@ -168,14 +202,21 @@ func (s *Server) scopesFor(r *http.Request) ([]string, error) {
 				Name string `json:"name"`
 			} `json:"params"`
 		}
-		if json.Unmarshal(m, &call) != nil || call.Method != "tools/call" {
+		if json.Unmarshal(m, &call) != nil {
 			continue
 		}
+		if call.Method != "tools/call" {
+			if call.Method != "" {
+				calls = append(calls, call.Method)
+			}
+			continue
+		}
+		calls = append(calls, "tools/call "+call.Params.Name)
 		if sc, ok := scopes[call.Params.Name]; ok && !slices.Contains(needed, sc) {
 			needed = append(needed, sc)
 		}
 	}
-	return needed, nil
+	return needed, calls, nil
 }
 
 // challenge is an RFC 6750 §3 WWW-Authenticate challenge.

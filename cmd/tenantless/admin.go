@@ -45,7 +45,8 @@ func (l *stringList) Set(v string) error {
 
 const userUsage = `Usage:
   tenantless user add NAME       add a user; the password is read from stdin
-                                 (or prompted for twice on a terminal)
+                                 (or prompted for twice on a terminal);
+                                 --admin lets them open the auth trace (/trace)
   tenantless user list           list users
   tenantless user passwd NAME    set a new password (read like "add")
   tenantless user delete NAME    delete a user with their sessions, consents and tokens
@@ -55,6 +56,7 @@ func userCmd(ctx context.Context, args []string, e env) error {
 	fs := flagSet(e, "user", userUsage)
 	db := dbFlag(fs)
 	asJSON := fs.Bool("json", false, "print JSON instead of a table")
+	admin := fs.Bool("admin", false, "make the new user an admin, who may open the auth trace and inject faults (add)")
 	sub, pos, err := subcommand(fs, e, args, map[string]int{"add": 1, "passwd": 1, "delete": 1, "list": 0})
 	if err != nil {
 		return err
@@ -80,13 +82,18 @@ func userCmd(ctx context.Context, args []string, e env) error {
 		if err != nil {
 			return err
 		}
+		u.Admin = *admin
 		if err := st.CreateUser(ctx, u); err != nil {
 			if errors.Is(err, storage.ErrConflict) {
 				return fmt.Errorf("user %q already exists (use \"tenantless user passwd %s\" to change the password)", name, name)
 			}
 			return err
 		}
-		fmt.Fprintf(e.Stdout, "added user %s\n", name)
+		if u.Admin {
+			fmt.Fprintf(e.Stdout, "added admin user %s\n", name)
+		} else {
+			fmt.Fprintf(e.Stdout, "added user %s\n", name)
+		}
 	case "passwd":
 		u, err := findUser(ctx, st, pos[0])
 		if err != nil {
@@ -123,17 +130,22 @@ func userCmd(ctx context.Context, args []string, e env) error {
 				ID        string    `json:"id"`
 				Username  string    `json:"username"`
 				CreatedAt time.Time `json:"created_at"`
+				Admin     bool      `json:"admin"`
 			}
 			rows := make([]row, 0, len(users))
 			for _, u := range users {
-				rows = append(rows, row{u.ID, u.Username, u.CreatedAt})
+				rows = append(rows, row{u.ID, u.Username, u.CreatedAt, u.Admin})
 			}
 			return printJSON(e.Stdout, rows)
 		}
 		tw := table(e.Stdout)
-		fmt.Fprintln(tw, "USERNAME\tID\tCREATED")
+		fmt.Fprintln(tw, "USERNAME\tID\tCREATED\tADMIN")
 		for _, u := range users {
-			fmt.Fprintf(tw, "%s\t%s\t%s\n", u.Username, u.ID, formatTime(u.CreatedAt))
+			adm := ""
+			if u.Admin {
+				adm = "yes"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", u.Username, u.ID, formatTime(u.CreatedAt), adm)
 		}
 		return tw.Flush()
 	}

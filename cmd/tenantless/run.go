@@ -44,6 +44,8 @@ Commands:
   grant     list or revoke grants:               grant list|revoke
   audit     show the audit log
   keys      list or rotate the token signing keys:  keys list|rotate
+  trace     show the live auth trace of the running server: trace [--follow] [--client ID] [--json]
+  fault     inject a fault to test a client:  fault expire|revoke|rotate-key|step-up|token-503|token-invalid-grant|delay --client ID
   version   print the version
 
 Run "tenantless <command> --help" for a command's flags. Every flag can also
@@ -89,6 +91,10 @@ func dispatch(ctx context.Context, args []string, e env) error {
 		return auditCmd(ctx, rest, e)
 	case "keys":
 		return keysCmd(ctx, rest, e)
+	case "trace":
+		return traceCmd(ctx, rest, e)
+	case "fault":
+		return faultCmd(ctx, rest, e)
 	case "initial-token":
 		return initialTokenCmd(ctx, rest, e)
 	case "version":

@@ -1,0 +1,283 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+	"golang.org/x/oauth2"
+
+	"github.com/tenantless/tenantless/authz/trace"
+	"github.com/tenantless/tenantless/e2e/browser"
+)
+
+// traceLines runs "tenantless trace --json" against the server on db and
+// returns its events.
+func traceLines(t *testing.T, db string, args ...string) []trace.Event {
+	t.Helper()
+	out := cli(t, "", append([]string{"trace", "--json", "--db", db}, args...)...)
+	var evs []trace.Event
+	sc := bufio.NewScanner(strings.NewReader(out))
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		var e trace.Event
+		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
+			t.Fatalf("trace --json printed %q: %v", sc.Text(), err)
+		}
+		// The stable fields are always there, even when empty.
+		var raw map[string]any
+		_ = json.Unmarshal(sc.Bytes(), &raw)
+		for _, k := range []string{"time", "attempt", "route", "client_id", "user", "status", "outcome", "reason", "hint"} {
+			if _, ok := raw[k]; !ok {
+				t.Fatalf("trace --json line %s has no %q", sc.Text(), k)
+			}
+		}
+		evs = append(evs, e)
+	}
+	return evs
+}
+
+// waitTrace polls the trace until one event satisfies ok.
+func waitTrace(t *testing.T, db string, what string, ok func(trace.Event) bool) trace.Event {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		evs := traceLines(t, db)
+		if i := slices.IndexFunc(evs, ok); i >= 0 {
+			return evs[i]
+		}
+		if time.Now().After(deadline) {
+			var b strings.Builder
+			for _, e := range evs {
+				fmt.Fprintf(&b, "  #%d %s %s %d %s %s: %s\n", e.Attempt, e.Route, e.Step, e.Status, e.Outcome, e.ClientID, e.Reason)
+			}
+			t.Fatalf("no trace event %s within 20 s; the trace holds:\n%s", what, b.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func forecast(ctx context.Context, cs *mcp.ClientSession) error {
+	res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "get_forecast", Arguments: map[string]any{"latitude": 47.6062, "longitude": -122.3321}})
+	if err != nil {
+		return err
+	}
+	if res.IsError {
+		return fmt.Errorf("tool error: %v", res.Content)
+	}
+	return nil
+}
+
+// TestTraceGoSDKClient follows the go-sdk client through the trace: its
+// first 401 (normal), discovery, registration, sign-in, token and tool
+// call in one attempt; then "expire tokens now" from the CLI and the
+// client's recovery with a ✓ verdict; then an injected step-up, followed.
+func TestTraceGoSDKClient(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "tenantless.db")
+	srv := startServer(t, db, "--weather", "offline")
+	pre := addClient(t, db, "--name", "trace pre-registered", "--redirect-uri", "http://127.0.0.1/callback")
+	ctx := t.Context()
+
+	if fi, err := os.Stat(adminFile(db)); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("admin token file: %v, mode %v, want 0600", err, fi.Mode())
+	}
+
+	h, _ := goSDKHandler(t, srv.base, false, pre.ClientID)
+	cs, err := mcp.NewClient(&mcp.Implementation{Name: "trace-e2e", Version: "0"}, nil).
+		Connect(ctx, &mcp.StreamableClientTransport{Endpoint: srv.base + "/mcp", OAuthHandler: h}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cs.Close()
+	if err := forecast(ctx, cs); err != nil {
+		t.Fatal(err)
+	}
+	call := waitTrace(t, db, "tools/call ok", func(e trace.Event) bool {
+		return e.ClientID == pre.ClientID && strings.Contains(e.Step, "tools/call get_forecast") && e.Outcome == trace.OK
+	})
+	evs := traceLines(t, db, "--client", pre.ClientID)
+	var att []trace.Event
+	for _, e := range traceLines(t, db) {
+		if e.Attempt == call.Attempt {
+			att = append(att, e)
+		}
+	}
+	if len(att) == 0 || !strings.HasSuffix(att[0].Route, "/mcp") || att[0].Status != 401 || att[0].Outcome != trace.OK ||
+		!strings.Contains(att[0].Reason, "normal first step") || !strings.Contains(att[0].Hint, "/.well-known/oauth-protected-resource/mcp") {
+		t.Errorf("attempt %d starts with %+v, want the normal first 401 with a hint to fetch the metadata", call.Attempt, att)
+	}
+	for _, want := range []string{"GET /.well-known/oauth-protected-resource/mcp", "GET /.well-known/oauth-authorization-server", "GET /authorize", "POST /login", "POST /token"} {
+		if !slices.ContainsFunc(att, func(e trace.Event) bool { return e.Route == want }) {
+			t.Errorf("attempt %d has no %s step: %+v", call.Attempt, want, att)
+		}
+	}
+	if !slices.ContainsFunc(evs, func(e trace.Event) bool {
+		return e.Route == "POST /token" && e.User == "admin" && e.Token != "" && e.Step == "authorization_code grant"
+	}) {
+		t.Errorf("no token event with user admin and a token fingerprint for %s: %+v", pre.ClientID, evs)
+	}
+
+	// Expire now: the client's next call gets 401 and it recovers.
+	out := cli(t, "", "fault", "expire", "--client", pre.ClientID, "--db", db)
+	if !strings.Contains(out, "access tokens expired now") {
+		t.Errorf("fault expire printed %q", out)
+	}
+	if err := forecast(ctx, cs); err != nil {
+		t.Fatalf("call after expire: %v", err)
+	}
+	refused := waitTrace(t, db, "401 for the expired token", func(e trace.Event) bool {
+		return e.ClientID == pre.ClientID && e.Status == 401 && e.Outcome == trace.Fail
+	})
+	if !strings.Contains(refused.Reason, "expired now (injected fault)") {
+		t.Errorf("reason of the 401 after expire: %q", refused.Reason)
+	}
+	v := waitTrace(t, db, "verdict after expire", func(e trace.Event) bool { return e.Route == "verdict expire" })
+	if v.Outcome != trace.Passed || !strings.Contains(v.Reason, "✓") {
+		t.Errorf("verdict after expire: %+v, want passed ✓", v)
+	}
+	t.Logf("go-sdk after expire: %s", v.Reason)
+
+	// Step-up injected on get_forecast: 403, the client authorizes again
+	// and retries.
+	cli(t, "", "fault", "step-up", "--client", pre.ClientID, "--tool", "get_forecast", "--scope", "weather:alerts", "--db", db)
+	if err := forecast(ctx, cs); err != nil {
+		t.Fatalf("call after step-up: %v", err)
+	}
+	up := waitTrace(t, db, "injected step-up 403", func(e trace.Event) bool {
+		return e.ClientID == pre.ClientID && e.Status == 403
+	})
+	if !strings.Contains(up.Reason, "step-up demanded") || !strings.Contains(up.Hint, "weather:alerts") {
+		t.Errorf("step-up event: %+v", up)
+	}
+	waitTrace(t, db, "authorize asking for the missing scope", func(e trace.Event) bool {
+		return e.ClientID == pre.ClientID && e.Route == "GET /authorize" && strings.Contains(e.Reason, "step-up: the client asks again with the missing scope weather:alerts")
+	})
+	v = waitTrace(t, db, "verdict after step-up", func(e trace.Event) bool { return e.Route == "verdict step-up" })
+	if v.Outcome != trace.Passed || v.Reason != "stepped up and retried ✓" {
+		t.Errorf("verdict after step-up: %+v", v)
+	}
+	// The injections are in the audit log.
+	if out := cli(t, "", "audit", "--db", db); strings.Count(out, "fault.injected") < 2 {
+		t.Errorf("audit log has %d fault.injected entries, want 2:\n%s", strings.Count(out, "fault.injected"), out)
+	}
+}
+
+// TestTraceWrongAudience: a token issued for /mcp/stream used at /mcp is
+// refused, and the trace says which audience it had.
+func TestTraceWrongAudience(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "tenantless.db")
+	srv := startServer(t, db, "--weather", "offline")
+	c := addClient(t, db, "--name", "aud", "--redirect-uri", "http://127.0.0.1/callback")
+	tok := signIn(t, srv.base, c.ClientID, "http://127.0.0.1:5555/callback", srv.base+"/mcp/stream")
+	req, _ := http.NewRequest(http.MethodPost, srv.base+"/mcp", strings.NewReader(`{"jsonrpc":"2.0","id":1,"method":"tools/list"}`))
+	req.Header.Set("Authorization", "Bearer "+tok.AccessToken)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json, text/event-stream")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 401 {
+		t.Fatalf("status %d, want 401", resp.StatusCode)
+	}
+	e := waitTrace(t, db, "wrong audience", func(e trace.Event) bool { return e.ClientID == c.ClientID && e.Status == 401 })
+	want := "token for another audience: its aud is " + srv.base + "/mcp/stream, not " + srv.base + "/mcp"
+	if e.Reason != want || !strings.Contains(e.Hint, "resource="+srv.base+"/mcp") {
+		t.Errorf("reason %q, hint %q; want reason %q", e.Reason, e.Hint, want)
+	}
+}
+
+// signIn runs the authorization code flow with PKCE for a public client
+// as admin and returns the token response.
+func signIn(t *testing.T, base, clientID, redirect, resource string) tokenResponse {
+	t.Helper()
+	verifier := "trace-test-verifier-0123456789-0123456789-abcdef"
+	q := url.Values{"response_type": {"code"}, "client_id": {clientID}, "redirect_uri": {redirect}, "state": {"state-12345"},
+		"code_challenge": {oauth2.S256ChallengeFromVerifier(verifier)}, "code_challenge_method": {"S256"}, "resource": {resource}}
+	loc, _, err := browser.New(base).Authorize(base+"/authorize?"+q.Encode(), "admin", adminPassword, "allow")
+	if err != nil {
+		t.Fatal(err)
+	}
+	code := loc.Query().Get("code")
+	if code == "" {
+		t.Fatalf("no code in %s", loc)
+	}
+	status, tok, _ := postForm(t, base+"/token", url.Values{"grant_type": {"authorization_code"}, "code": {code}, "client_id": {clientID},
+		"redirect_uri": {redirect}, "code_verifier": {verifier}, "resource": {resource}}, "", "")
+	if status != 200 {
+		t.Fatalf("token: %d %+v", status, tok)
+	}
+	return tok
+}
+
+// TestTraceAdminEndpoint: the admin endpoint wants the token, the page
+// wants an admin.
+func TestTraceAdminEndpoint(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "tenantless.db")
+	srv := startServer(t, db, "--weather", "offline")
+	info, err := readAdminFile(adminFile(db))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, auth string
+		want       int
+	}{
+		{"no token", "", 401},
+		{"wrong token", "Bearer nope", 401},
+		{"the token", "Bearer " + info.Token, 200},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			req, _ := http.NewRequest(http.MethodGet, info.URL+"/admin/trace", nil)
+			if tc.auth != "" {
+				req.Header.Set("Authorization", tc.auth)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != tc.want {
+				t.Errorf("got %d, want %d", resp.StatusCode, tc.want)
+			}
+		})
+	}
+	cli(t, "pw-of-bob-123456\n", "user", "add", "bob", "--db", db)
+	for _, tc := range []struct {
+		user string
+		want int
+	}{{"bob", 403}, {"admin", 200}} {
+		b := browser.New(srv.base)
+		pw := adminPassword
+		if tc.user == "bob" {
+			pw = "pw-of-bob-123456"
+		}
+		if _, _, err := b.Authorize(srv.base+"/trace", tc.user, pw, "allow"); err != nil && !strings.Contains(err.Error(), "no form") {
+			t.Logf("sign-in for /trace as %s: %v", tc.user, err)
+		}
+		p, err := b.Get(srv.base + "/trace")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p.Status != tc.want {
+			t.Errorf("/trace as %s: %d, want %d", tc.user, p.Status, tc.want)
+		}
+	}
+	code := run(t.Context(), []string{"fault", "expire", "--client", "nobody", "--db", db}, testEnv(nil))
+	if code != 1 {
+		t.Errorf("fault for an unknown client: exit %d, want 1", code)
+	}
+}
