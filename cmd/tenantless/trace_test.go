@@ -281,3 +281,177 @@ func TestTraceAdminEndpoint(t *testing.T) {
 		t.Errorf("fault for an unknown client: exit %d, want 1", code)
 	}
 }
+
+// TestTraceReasons drives the failures a client can hit, one by one
+// against one long-lived server, and checks that the trace names each
+// cause in plain words.
+func TestTraceReasons(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "tenantless.db")
+	srv := startServer(t, db, "--weather", "offline")
+	base, mcpURL := srv.base, srv.base+"/mcp"
+	pub := addClient(t, db, "--name", "reasons", "--redirect-uri", "http://127.0.0.1/callback", "--redirect-uri", "com.example.app:/cb")
+	conf := addClient(t, db, "--name", "confidential", "--confidential", "--redirect-uri", "http://127.0.0.1/callback")
+	get := func(u string, hdr ...string) int {
+		req, _ := http.NewRequest(http.MethodGet, u, nil)
+		for i := 0; i+1 < len(hdr); i += 2 {
+			req.Header.Set(hdr[i], hdr[i+1])
+		}
+		resp, err := (&http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}).Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	authz := func(client, redirect string, extra url.Values) url.Values {
+		q := url.Values{"response_type": {"code"}, "client_id": {client}, "redirect_uri": {redirect}, "state": {"state-12345"},
+			"code_challenge": {oauth2.S256ChallengeFromVerifier("v-0123456789-0123456789-0123456789-0123456789")}, "code_challenge_method": {"S256"}}
+		for k, v := range extra {
+			q[k] = v
+		}
+		return q
+	}
+	// codeFor signs in and returns a code for pub with the given verifier.
+	codeFor := func(verifier string) string {
+		q := authz(pub.ClientID, "http://127.0.0.1:5555/callback", url.Values{"code_challenge": {oauth2.S256ChallengeFromVerifier(verifier)}})
+		loc, _, err := browser.New(base).Authorize(base+"/authorize?"+q.Encode(), "admin", adminPassword, "allow")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return loc.Query().Get("code")
+	}
+	const verifier = "reasons-verifier-0123456789-0123456789-0123456789"
+	tests := []struct {
+		name   string
+		do     func()
+		match  func(trace.Event) bool
+		reason string // substring of the reason
+		hint   string // substring of the hint
+	}{
+		{"first 401", func() { get(mcpURL) },
+			func(e trace.Event) bool { return e.Route == "GET /mcp" && e.Status == 401 },
+			"normal first step", "/.well-known/oauth-protected-resource/mcp"},
+		{"metadata under another spelling", func() { get(strings.Replace(base, "localhost", "127.0.0.1", 1) + "/.well-known/oauth-authorization-server") },
+			func(e trace.Event) bool { return e.Route == "GET /.well-known/oauth-authorization-server" && strings.HasPrefix(e.Host, "127.0.0.1") },
+			"but the issuer is " + base, "IssuerMismatchError"},
+		{"path-inserted AS metadata", func() { get(base + "/.well-known/oauth-authorization-server/mcp") },
+			func(e trace.Event) bool { return e.Route == "GET /.well-known/oauth-authorization-server/mcp" },
+			"no authorization server metadata", "has no path"},
+		{"registration refused", func() {
+			_, _ = httpPostJSON(base+"/register", `{"redirect_uris":["http://evil.example/cb"],"client_name":"bad"}`)
+		}, func(e trace.Event) bool { return e.Route == "POST /register" && e.Status == 400 },
+			"registration refused (invalid_redirect_uri)", "127.0.0.1"},
+		{"unknown client", func() { get(base + "/authorize?" + authz("no-such-client", "http://127.0.0.1/cb", nil).Encode()) },
+			func(e trace.Event) bool { return e.ClientID == "no-such-client" },
+			"unknown client", "Register the client"},
+		{"unregistered redirect URI", func() { get(base + "/authorize?" + authz(pub.ClientID, "http://evil.example/cb", nil).Encode()) },
+			func(e trace.Event) bool {
+				return e.ClientID == pub.ClientID && e.Route == "GET /authorize" && e.Status == 400
+			},
+			`redirect URI "http://evil.example/cb" is not registered for this client; registered: http://127.0.0.1/callback, com.example.app:/cb`, "registered redirect URIs"},
+		{"PKCE missing", func() {
+			q := authz(pub.ClientID, "http://127.0.0.1:5555/callback", nil)
+			q.Del("code_challenge")
+			get(base + "/authorize?" + q.Encode())
+		}, func(e trace.Event) bool {
+			return e.ClientID == pub.ClientID && e.Route == "GET /authorize" && strings.Contains(e.Reason, "PKCE")
+		}, "PKCE missing or wrong", "code_challenge_method=S256"},
+		{"unknown resource", func() {
+			get(base + "/authorize?" + authz(pub.ClientID, "http://127.0.0.1:5555/callback", url.Values{"resource": {"http://localhost:1/other"}}).Encode())
+		}, func(e trace.Event) bool { return e.ClientID == pub.ClientID && strings.Contains(e.Reason, "unknown resource") },
+			`unknown resource "http://localhost:1/other"`, "resource=" + base + "/mcp"},
+		{"consent denied", func() {
+			q := authz(pub.ClientID, "http://127.0.0.1:5555/callback", url.Values{"prompt": {"consent"}})
+			_, _, _ = browser.New(base).Authorize(base+"/authorize?"+q.Encode(), "admin", adminPassword, "deny")
+		}, func(e trace.Event) bool { return e.Route == "POST /authorize" && e.Outcome == trace.Fail },
+			"the user denied consent", "show that access was refused"},
+		{"verifier mismatch", func() {
+			code := codeFor(verifier)
+			postForm(t, base+"/token", url.Values{"grant_type": {"authorization_code"}, "code": {code}, "client_id": {pub.ClientID},
+				"redirect_uri": {"http://127.0.0.1:5555/callback"}, "code_verifier": {verifier + "x"}}, "", "")
+		}, func(e trace.Event) bool { return e.Route == "POST /token" && strings.Contains(e.Reason, "PKCE") },
+			"PKCE verifier mismatch", "code_verifier"},
+		{"redirect mismatch", func() {
+			code := codeFor(verifier)
+			postForm(t, base+"/token", url.Values{"grant_type": {"authorization_code"}, "code": {code}, "client_id": {pub.ClientID},
+				"redirect_uri": {"http://127.0.0.1:5556/other"}, "code_verifier": {verifier}}, "", "")
+		}, func(e trace.Event) bool { return e.Route == "POST /token" && strings.Contains(e.Reason, "redirect") },
+			"redirect URI mismatch", "exactly the redirect_uri"},
+		{"code reused", func() {
+			code := codeFor(verifier)
+			form := url.Values{"grant_type": {"authorization_code"}, "code": {code}, "client_id": {pub.ClientID},
+				"redirect_uri": {"http://127.0.0.1:5555/callback"}, "code_verifier": {verifier}}
+			postForm(t, base+"/token", form, "", "")
+			postForm(t, base+"/token", form, "", "")
+		}, func(e trace.Event) bool { return e.Route == "POST /token" && strings.Contains(e.Reason, "reused") },
+			"authorization code reused", "exactly once"},
+		{"client authentication failure", func() {
+			postForm(t, base+"/token", url.Values{"grant_type": {"authorization_code"}, "code": {"x"}, "redirect_uri": {"http://127.0.0.1/callback"}},
+				conf.ClientID, "wrong-secret")
+		}, func(e trace.Event) bool { return e.ClientID == conf.ClientID && e.Route == "POST /token" },
+			"client authentication failed", "client_secret"},
+		{"refresh reuse", func() {
+			code := codeFor(verifier)
+			_, tok, _ := postForm(t, base+"/token", url.Values{"grant_type": {"authorization_code"}, "code": {code}, "client_id": {pub.ClientID},
+				"redirect_uri": {"http://127.0.0.1:5555/callback"}, "code_verifier": {verifier}}, "", "")
+			form := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tok.RefreshToken}, "client_id": {pub.ClientID}}
+			postForm(t, base+"/token", form, "", "")
+			postForm(t, base+"/token", form, "", "")
+		}, func(e trace.Event) bool { return e.Route == "POST /token" && e.Step == "refresh_token grant" && e.Outcome == trace.Fail },
+			"refresh token reuse", "Store the new refresh_token"},
+		{"insufficient scope", func() {
+			tok := signInScope(t, base, pub.ClientID, "weather:read")
+			mcpCall(t, mcpURL, tok, `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"get_alerts","arguments":{"state":"WA"}}}`)
+		}, func(e trace.Event) bool { return e.Status == 403 && isPath(e.Route, "/mcp") },
+			"insufficient scope: this call needs weather:alerts; the token has weather:read", `scope="weather:read weather:alerts"`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			before := len(traceLines(t, db))
+			tc.do()
+			e := waitTrace(t, db, tc.name, func(e trace.Event) bool { return e.Seq > uint64(before) && tc.match(e) })
+			if !strings.Contains(e.Reason, tc.reason) || !strings.Contains(e.Hint, tc.hint) {
+				t.Errorf("reason %q\nhint %q\nwant reason with %q, hint with %q", e.Reason, e.Hint, tc.reason, tc.hint)
+			}
+		})
+	}
+}
+
+func isPath(route, path string) bool { return strings.HasSuffix(route, " "+path) }
+
+// signInScope signs in for pub with a scope and returns the access token.
+func signInScope(t *testing.T, base, clientID, scope string) string {
+	t.Helper()
+	verifier := "scope-verifier-0123456789-0123456789-0123456789"
+	redirect := "http://127.0.0.1:5555/callback"
+	q := url.Values{"response_type": {"code"}, "client_id": {clientID}, "redirect_uri": {redirect}, "state": {"state-12345"},
+		"code_challenge": {oauth2.S256ChallengeFromVerifier(verifier)}, "code_challenge_method": {"S256"}, "scope": {scope}, "resource": {base + "/mcp"}}
+	loc, _, err := browser.New(base).Authorize(base+"/authorize?"+q.Encode(), "admin", adminPassword, "allow")
+	if err != nil {
+		t.Fatal(err)
+	}
+	status, tok, _ := postForm(t, base+"/token", url.Values{"grant_type": {"authorization_code"}, "code": {loc.Query().Get("code")},
+		"client_id": {clientID}, "redirect_uri": {redirect}, "code_verifier": {verifier}, "resource": {base + "/mcp"}}, "", "")
+	if status != 200 {
+		t.Fatalf("token: %d %+v", status, tok)
+	}
+	return tok.AccessToken
+}
+
+// mcpCall posts one JSON-RPC message to the MCP endpoint with a token.
+func mcpCall(t *testing.T, u, token, body string) int {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, u, strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json, text/event-stream")
+	req.Header.Set("Mcp-Protocol-Version", "2026-07-28")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode
+}
