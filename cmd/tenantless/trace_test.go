@@ -332,8 +332,12 @@ func TestTraceReasons(t *testing.T) {
 		{"first 401", func() { get(mcpURL) },
 			func(e trace.Event) bool { return e.Route == "GET /mcp" && e.Status == 401 },
 			"normal first step", "/.well-known/oauth-protected-resource/mcp"},
-		{"metadata under another spelling", func() { get(strings.Replace(base, "localhost", "127.0.0.1", 1) + "/.well-known/oauth-authorization-server") },
-			func(e trace.Event) bool { return e.Route == "GET /.well-known/oauth-authorization-server" && strings.HasPrefix(e.Host, "127.0.0.1") },
+		{"metadata under another spelling", func() {
+			get(strings.Replace(base, "localhost", "127.0.0.1", 1) + "/.well-known/oauth-authorization-server")
+		},
+			func(e trace.Event) bool {
+				return e.Route == "GET /.well-known/oauth-authorization-server" && strings.HasPrefix(e.Host, "127.0.0.1")
+			},
 			"but the issuer is " + base, "IssuerMismatchError"},
 		{"path-inserted AS metadata", func() { get(base + "/.well-known/oauth-authorization-server/mcp") },
 			func(e trace.Event) bool { return e.Route == "GET /.well-known/oauth-authorization-server/mcp" },
@@ -359,7 +363,9 @@ func TestTraceReasons(t *testing.T) {
 		}, "PKCE missing or wrong", "code_challenge_method=S256"},
 		{"unknown resource", func() {
 			get(base + "/authorize?" + authz(pub.ClientID, "http://127.0.0.1:5555/callback", url.Values{"resource": {"http://localhost:1/other"}}).Encode())
-		}, func(e trace.Event) bool { return e.ClientID == pub.ClientID && strings.Contains(e.Reason, "unknown resource") },
+		}, func(e trace.Event) bool {
+			return e.ClientID == pub.ClientID && strings.Contains(e.Reason, "unknown resource")
+		},
 			`unknown resource "http://localhost:1/other"`, "resource=" + base + "/mcp"},
 		{"consent denied", func() {
 			q := authz(pub.ClientID, "http://127.0.0.1:5555/callback", url.Values{"prompt": {"consent"}})
@@ -398,7 +404,9 @@ func TestTraceReasons(t *testing.T) {
 			form := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tok.RefreshToken}, "client_id": {pub.ClientID}}
 			postForm(t, base+"/token", form, "", "")
 			postForm(t, base+"/token", form, "", "")
-		}, func(e trace.Event) bool { return e.Route == "POST /token" && e.Step == "refresh_token grant" && e.Outcome == trace.Fail },
+		}, func(e trace.Event) bool {
+			return e.Route == "POST /token" && e.Step == "refresh_token grant" && e.Outcome == trace.Fail
+		},
 			"refresh token reuse", "Store the new refresh_token"},
 		{"insufficient scope", func() {
 			tok := signInScope(t, base, pub.ClientID, "weather:read")
@@ -447,6 +455,11 @@ func mcpCall(t *testing.T, u, token, body string) int {
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "application/json, text/event-stream")
 	req.Header.Set("Mcp-Protocol-Version", "2026-07-28")
+	req.Header.Set("Mcp-Method", "tools/call")
+	if i := strings.Index(body, `"name":"`); i >= 0 {
+		name, _, _ := strings.Cut(body[i+8:], `"`)
+		req.Header.Set("Mcp-Name", name)
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -454,4 +467,100 @@ func mcpCall(t *testing.T, u, token, body string) int {
 	_, _ = io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
 	return resp.StatusCode
+}
+
+// TestTraceFaultsRawClient plays a careful client by hand: its token
+// requests fail on purpose (503, then invalid_grant) and it recovers, its
+// grant is revoked and it signs in again; each verdict is ✓. A token that
+// expired by itself and is sent again is called out as not refreshed.
+func TestTraceFaultsRawClient(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "tenantless.db")
+	srv := startServer(t, db, "--weather", "offline", "--access-token-ttl", "2s")
+	base, mcpURL := srv.base, srv.base+"/mcp"
+	c := addClient(t, db, "--name", "raw", "--redirect-uri", "http://127.0.0.1/callback")
+	list := `{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"get_forecast","arguments":{"latitude":47.6,"longitude":-122.3},` +
+		`"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientInfo":{"name":"raw","version":"0"},"io.modelcontextprotocol/clientCapabilities":{}}}}`
+	tok := signIn(t, base, c.ClientID, "http://127.0.0.1:5555/callback", mcpURL)
+	if s := mcpCall(t, mcpURL, tok.AccessToken, list); s != 200 {
+		t.Fatalf("first call: %d", s)
+	}
+	refresh := func(rt string) (int, tokenResponse) {
+		s, tr, _ := postForm(t, base+"/token", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}, "client_id": {c.ClientID}}, "", "")
+		return s, tr
+	}
+
+	t.Run("token-503", func(t *testing.T) {
+		cli(t, "", "fault", "token-503", "--client", c.ClientID, "--db", db)
+		if s, _ := refresh(tok.RefreshToken); s != 503 {
+			t.Fatalf("refresh with the fault armed: %d, want 503", s)
+		}
+		s, tr := refresh(tok.RefreshToken) // the client retries
+		if s != 200 {
+			t.Fatalf("retried refresh: %d", s)
+		}
+		tok = tr
+		mcpCall(t, mcpURL, tok.AccessToken, list)
+		v := waitTrace(t, db, "verdict token-503", func(e trace.Event) bool { return e.Route == "verdict token-503" })
+		if v.Outcome != trace.Passed {
+			t.Errorf("verdict %+v", v)
+		}
+	})
+	t.Run("revoke", func(t *testing.T) {
+		cli(t, "", "fault", "revoke", "--client", c.ClientID, "--db", db)
+		if s := mcpCall(t, mcpURL, tok.AccessToken, list); s != 401 {
+			t.Fatalf("call with a revoked grant: %d", s)
+		}
+		e := waitTrace(t, db, "401 after revoke", func(e trace.Event) bool { return e.ClientID == c.ClientID && e.Status == 401 })
+		if !strings.Contains(e.Reason, "the grant was revoked") {
+			t.Errorf("reason %q", e.Reason)
+		}
+		before := uint64(len(traceLines(t, db)))
+		if s, _ := refresh(tok.RefreshToken); s != 400 {
+			t.Fatalf("refresh of a revoked grant: %d", s)
+		}
+		e = waitTrace(t, db, "refresh after revoke", func(e trace.Event) bool {
+			return e.Seq > before && e.ClientID == c.ClientID && e.Route == "POST /token" && e.Outcome == trace.Fail
+		})
+		if !strings.Contains(e.Reason, "revoked grant") {
+			t.Errorf("refresh reason %q", e.Reason)
+		}
+		tok = signIn(t, base, c.ClientID, "http://127.0.0.1:5555/callback", mcpURL)
+		mcpCall(t, mcpURL, tok.AccessToken, list)
+		v := waitTrace(t, db, "verdict revoke", func(e trace.Event) bool { return e.Route == "verdict revoke" })
+		if v.Outcome != trace.Passed || v.Reason != "signed in again ✓" {
+			t.Errorf("verdict %+v", v)
+		}
+	})
+	t.Run("expired token sent again", func(t *testing.T) {
+		deadline := time.Now().Add(10 * time.Second)
+		for mcpCall(t, mcpURL, tok.AccessToken, list) != 401 {
+			if time.Now().After(deadline) {
+				t.Fatal("the 2 s token never expired")
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		mcpCall(t, mcpURL, tok.AccessToken, list)
+		e := waitTrace(t, db, "second 401 for the same expired token", func(e trace.Event) bool {
+			return e.ClientID == c.ClientID && strings.HasPrefix(e.Reason, "expired token not refreshed")
+		})
+		if !strings.Contains(e.Reason, "the access token expired") {
+			t.Errorf("reason %q", e.Reason)
+		}
+	})
+}
+
+// TestTraceRateLimit: a 429 is explained.
+func TestTraceRateLimit(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "tenantless.db")
+	srv := startServer(t, db, "--weather", "offline", "--rate-limits", "all")
+	for i := 0; i < 200; i++ {
+		s, _, _ := postForm(t, srv.base+"/token", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {"x"}, "client_id": {"x"}}, "", "")
+		if s == 429 {
+			break
+		}
+	}
+	e := waitTrace(t, db, "429", func(e trace.Event) bool { return e.Status == 429 })
+	if !strings.HasPrefix(e.Reason, "rate limited") || !strings.Contains(e.Hint, "Retry-After") {
+		t.Errorf("reason %q hint %q", e.Reason, e.Hint)
+	}
 }
