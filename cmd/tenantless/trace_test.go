@@ -564,3 +564,89 @@ func TestTraceRateLimit(t *testing.T) {
 		t.Errorf("reason %q hint %q", e.Reason, e.Hint)
 	}
 }
+
+// TestTraceHoldsNoSecret runs a full flow (registration with a client
+// secret, sign-in, code exchange with PKCE, refresh, MCP calls,
+// introspection, revocation, a wrong password) and then searches
+// everything the trace shows (the CLI's JSON, its text, the /trace page)
+// for every secret the flow saw: none may appear, not even in part.
+func TestTraceHoldsNoSecret(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "tenantless.db")
+	srv := startServer(t, db, "--weather", "offline")
+	base, mcpURL := srv.base, srv.base+"/mcp"
+	redirect := "http://127.0.0.1:5555/callback"
+	secrets := map[string]string{"admin password": adminPassword}
+
+	reg, err := httpPostJSON(base+"/register", `{"redirect_uris":["`+redirect+`"],"client_name":"secretive","token_endpoint_auth_method":"client_secret_basic","grant_types":["authorization_code","refresh_token"]}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clientID, _ := reg["client_id"].(string)
+	secrets["client secret"], _ = reg["client_secret"].(string)
+	secrets["registration access token"], _ = reg["registration_access_token"].(string)
+	verifier := oauth2.GenerateVerifier()
+	secrets["code verifier"] = verifier
+	q := url.Values{"response_type": {"code"}, "client_id": {clientID}, "redirect_uri": {redirect}, "state": {"secret-state-123"},
+		"code_challenge": {oauth2.S256ChallengeFromVerifier(verifier)}, "code_challenge_method": {"S256"}, "resource": {mcpURL}}
+	b := browser.New(base)
+	// A wrong password first: the password typed must not be kept either.
+	wrong := "wrong-password-" + verifier[:8]
+	secrets["wrong password"] = wrong
+	if _, _, err := b.Authorize(base+"/authorize?"+q.Encode(), "admin", wrong, "allow"); err == nil {
+		t.Fatal("a wrong password signed in")
+	}
+	loc, _, err := b.Authorize(base+"/authorize?"+q.Encode(), "admin", adminPassword, "allow")
+	if err != nil {
+		t.Fatal(err)
+	}
+	secrets["authorization code"] = loc.Query().Get("code")
+	status, tok, _ := postForm(t, base+"/token", url.Values{"grant_type": {"authorization_code"}, "code": {secrets["authorization code"]},
+		"redirect_uri": {redirect}, "code_verifier": {verifier}, "resource": {mcpURL}}, clientID, secrets["client secret"])
+	if status != 200 {
+		t.Fatalf("token: %d", status)
+	}
+	secrets["access token 1"], secrets["refresh token 1"] = tok.AccessToken, tok.RefreshToken
+	mcpCall(t, mcpURL, tok.AccessToken, `{"jsonrpc":"2.0","id":1,"method":"tools/list"}`)
+	introspect(t, base, tok.AccessToken, clientID, secrets["client secret"])
+	status, tok, _ = postForm(t, base+"/token", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tok.RefreshToken}}, clientID, secrets["client secret"])
+	if status != 200 {
+		t.Fatalf("refresh: %d", status)
+	}
+	secrets["access token 2"], secrets["refresh token 2"] = tok.AccessToken, tok.RefreshToken
+	mcpCall(t, mcpURL, tok.AccessToken, `{"jsonrpc":"2.0","id":1,"method":"tools/list"}`)
+	mcpCall(t, mcpURL, secrets["access token 1"], `{"jsonrpc":"2.0","id":1,"method":"tools/list"}`) // rotated away: 401
+	postForm(t, base+"/revoke", url.Values{"token": {tok.RefreshToken}}, clientID, secrets["client secret"])
+	mcpCall(t, mcpURL, tok.AccessToken, `{"jsonrpc":"2.0","id":1,"method":"tools/list"}`)
+	for name, s := range secrets {
+		if len(s) < 12 {
+			t.Fatalf("secret %s %q is too short to search for", name, s)
+		}
+	}
+
+	evs := traceLines(t, db)
+	if len(evs) < 15 {
+		t.Fatalf("the trace holds %d events, want the whole flow", len(evs))
+	}
+	var held strings.Builder
+	held.WriteString(cli(t, "", "trace", "--json", "--db", db))
+	held.WriteString(cli(t, "", "trace", "--db", db))
+	admin := browser.New(base)
+	_, _, _ = admin.Authorize(base+"/trace", "admin", adminPassword, "allow")
+	page, err := admin.Get(base + "/trace")
+	if err != nil || page.Status != 200 {
+		t.Fatalf("/trace: %v %d", err, page.Status)
+	}
+	held.WriteString(page.Body)
+	all := held.String()
+	for name, s := range secrets {
+		for _, part := range []string{s, s[:12], s[len(s)-12:]} {
+			if strings.Contains(all, part) {
+				t.Errorf("the trace holds the %s (%q)", name, part)
+			}
+		}
+	}
+	// Fingerprints tell tokens apart without revealing them.
+	if !strings.Contains(all, trace.Fingerprint(secrets["access token 2"])) {
+		t.Error("the trace does not show the access token's fingerprint")
+	}
+}
