@@ -229,7 +229,7 @@ func safeNext(next string) string {
 	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil {
 		return ""
 	}
-	if u.Path != "/authorize" && u.Path != "/account" {
+	if u.Path != "/authorize" && u.Path != "/account" && u.Path != "/trace" {
 		return ""
 	}
 	return u.RequestURI()

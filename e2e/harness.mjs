@@ -168,7 +168,7 @@ export async function startServer({ args = [], name = 'tenantless' } = {}) {
     interval: 50,
     tailLines: 5000,
   });
-  return { name, port, issuer, mcpURL: `${issuer}/mcp`, output: proc.output, stop: proc.stop };
+  return { name, port, issuer, mcpURL: `${issuer}/mcp`, db: join(dir, 't.db'), output: proc.output, stop: proc.stop };
 }
 
 function isLoopback(url) {

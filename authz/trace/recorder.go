@@ -312,6 +312,9 @@ func (rec *Recorder) record(p *pending, n Note) {
 	if e.ClientID == "" {
 		e.ClientID = p.form["client_id"]
 	}
+	if p.path == "/login" && e.ClientID == "" {
+		return // a sign-in to this server's own pages, not a client's step
+	}
 	rec.mu.Lock()
 	defer rec.mu.Unlock()
 	if n.UserID != "" && n.User != "" {
