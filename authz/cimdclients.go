@@ -59,8 +59,10 @@ func (s *Server) ensureCIMDClient(r *http.Request, clientID string, requireFresh
 	}
 	doc, err := s.cimd.Resolve(ctx, clientID)
 	if err != nil {
+		s.trace.Note(r, trace.Note{Fetched: clientID, Cause: trace.CauseCIMD, Detail: err.Error()})
 		return err
 	}
+	s.trace.Note(r, trace.Note{Fetched: clientID, ClientName: doc.ClientName})
 	rec := CIMDClient(doc, s.now())
 	if stored.ID != "" {
 		rec.CreatedAt, rec.LastUsedAt = stored.CreatedAt, stored.LastUsedAt
@@ -100,7 +102,6 @@ func (s *Server) cimdErrorPage(w http.ResponseWriter, r *http.Request, err error
 		status, code = http.StatusServiceUnavailable, "temporarily_unavailable"
 	}
 	s.logger(r).Info("client metadata document refused", "kind", ce.Kind.String(), "err", err)
-	s.trace.Note(r, trace.Note{Cause: trace.CauseCIMD, Detail: ce.Error()})
 	s.errorPage(w, r, status, web.ErrorPage{
 		Title:   "The application's metadata document cannot be used",
 		Message: ce.Error(),

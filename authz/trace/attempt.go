@@ -117,11 +117,23 @@ func (as *attempts) assign(e *Event, peer string, mcp bool) *Attempt {
 	return a
 }
 
-// prune forgets attempts that began before t.
+// prune forgets the attempts numbered below before (their events have
+// left the ring), and the client and peer entries that point to them, so
+// that the index stays bounded however many clients come and go.
 func (as *attempts) prune(before int) {
 	for id := range as.byID {
 		if id < before {
 			delete(as.byID, id)
+		}
+	}
+	for k, a := range as.byClient {
+		if a.ID < before {
+			delete(as.byClient, k)
+		}
+	}
+	for k, a := range as.byPeer {
+		if a.ID < before {
+			delete(as.byPeer, k)
 		}
 	}
 }
@@ -214,4 +226,15 @@ func (a *Attempt) stepUp(e *Event, n Note, scopeParam string) {
 	case isMCP(e.Route) && e.Outcome == OK && len(a.missing) > 0 && n.ToolCall:
 		a.missing = nil
 	}
+}
+
+// IndexSize is how many attempts, client and peer entries the recorder
+// indexes (for tests of its bounds).
+func (rec *Recorder) IndexSize() int {
+	if rec == nil {
+		return 0
+	}
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	return len(rec.att.byID) + len(rec.att.byClient) + len(rec.att.byPeer)
 }

@@ -129,6 +129,10 @@ type Note struct {
 	Step string
 	// ToolCall says the request was a tools/call.
 	ToolCall bool
+	// Fetched is the URL of a client metadata document the request
+	// fetched; it becomes an event of its own, failed when Cause is
+	// CauseCIMD.
+	Fetched string
 }
 
 // Known failure causes a Note names.

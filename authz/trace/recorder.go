@@ -137,6 +137,7 @@ func merge(dst *Note, n Note) {
 	set(&dst.RedirectURI, n.RedirectURI)
 	set(&dst.Resource, n.Resource)
 	set(&dst.Step, n.Step)
+	set(&dst.Fetched, n.Fetched)
 	if !n.Expiry.IsZero() {
 		dst.Expiry = n.Expiry
 	}
@@ -362,6 +363,14 @@ func (rec *Recorder) record(p *pending, n Note) {
 	}
 	rec.explain(&e, p, n)
 	a := rec.att.assign(&e, p.peer, isMCP(e.Route))
+	if n.Fetched != "" {
+		fe := Event{Time: e.Time, Attempt: a.ID, Route: "fetch client metadata document", Step: n.Fetched,
+			ClientID: e.ClientID, ClientName: e.ClientName, Outcome: OK}
+		if n.Cause == CauseCIMD {
+			fe.Outcome, fe.Reason, fe.Hint = Fail, e.Reason, e.Hint
+		}
+		rec.appendLocked(fe)
+	}
 	e.Attempt = a.ID
 	if n.UserID != "" {
 		a.userID = n.UserID
@@ -372,6 +381,16 @@ func (rec *Recorder) record(p *pending, n Note) {
 	rec.watchLocked(e, n, a, p.peer)
 	if e.Seq%128 == 0 {
 		rec.att.prune(rec.ring[rec.start].Attempt)
+		// The side tables are bounded too (a client's name and a user's
+		// name are learnt again from its next token or sign-in).
+		for _, m := range []map[string]string{rec.names, rec.users} {
+			if len(m) > 4*rec.size {
+				clear(m)
+			}
+		}
+		if len(rec.revoked) > 4*rec.size {
+			clear(rec.revoked)
+		}
 	}
 }
 

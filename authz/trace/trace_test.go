@@ -179,3 +179,19 @@ func TestInjectRefusesBadFaults(t *testing.T) {
 		}
 	}
 }
+
+// TestBounded: many clients with made-up User-Agents do not grow the
+// recorder beyond its ring.
+func TestBounded(t *testing.T) {
+	rec, _ := newRec(16)
+	h := mcp401(rec)
+	for i := range 2000 {
+		do(h, http.MethodPost, "/mcp", "agent-"+strings.Repeat("x", i%50)+string(rune('a'+i%26))+time.Duration(i).String())
+	}
+	if n := len(rec.Attempts(trace.Filter{})); n > 16 {
+		t.Errorf("%d attempts held for a ring of 16 events", n)
+	}
+	if n := rec.IndexSize(); n > 2*(16+128) { // pruned every 128 events
+		t.Errorf("index holds %d entries", n)
+	}
+}

@@ -4,9 +4,11 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -648,5 +650,54 @@ func TestTraceHoldsNoSecret(t *testing.T) {
 	// Fingerprints tell tokens apart without revealing them.
 	if !strings.Contains(all, trace.Fingerprint(secrets["access token 2"])) {
 		t.Error("the trace does not show the access token's fingerprint")
+	}
+}
+
+// TestTraceMetadataDocument: a client ID metadata document that is
+// fetched shows as its own step; one whose client_id does not match its
+// URL is refused, and the trace says what exactly was wrong.
+func TestTraceMetadataDocument(t *testing.T) {
+	redirect := "http://127.0.0.1:43125/callback"
+	var base string
+	docs := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := base + r.URL.Path
+		if r.URL.Path == "/wrong.json" {
+			id = base + "/other.json"
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"client_id":"` + id + `","client_name":"doc client","redirect_uris":["` + redirect + `"],"token_endpoint_auth_method":"none"}`))
+	}))
+	defer docs.Close()
+	base = docs.URL
+	ca := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: docs.Certificate().Raw}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	db := filepath.Join(t.TempDir(), "tenantless.db")
+	srv := startServer(t, db, "--weather", "offline", "--cimd-ca", ca, "--cimd-allow-host", strings.TrimPrefix(docs.URL, "https://"))
+	for _, tc := range []struct {
+		path    string
+		outcome string
+		reason  string
+	}{
+		{"/good.json", trace.OK, ""},
+		{"/wrong.json", trace.Fail, "client metadata document at \"" + base + "/wrong.json\" could not be used: "},
+	} {
+		q := url.Values{"response_type": {"code"}, "client_id": {base + tc.path}, "redirect_uri": {redirect}, "state": {"state-12345"},
+			"code_challenge": {oauth2.S256ChallengeFromVerifier(oauth2.GenerateVerifier())}, "code_challenge_method": {"S256"}}
+		resp, err := http.Get(srv.base + "/authorize?" + q.Encode())
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		e := waitTrace(t, db, "fetch of "+tc.path, func(e trace.Event) bool {
+			return e.Route == "fetch client metadata document" && e.Step == base+tc.path
+		})
+		if e.Outcome != tc.outcome || !strings.HasPrefix(e.Reason, tc.reason) {
+			t.Errorf("%s: outcome %q reason %q, want %q, %q", tc.path, e.Outcome, e.Reason, tc.outcome, tc.reason)
+		}
+		if tc.outcome == trace.Fail && !strings.Contains(e.Reason, "client_id") {
+			t.Errorf("%s: the reason does not say what was wrong: %q", tc.path, e.Reason)
+		}
 	}
 }
