@@ -457,7 +457,10 @@ func mcpCall(t *testing.T, u, token, body string) int {
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "application/json, text/event-stream")
 	req.Header.Set("Mcp-Protocol-Version", "2026-07-28")
-	req.Header.Set("Mcp-Method", "tools/call")
+	if i := strings.Index(body, `"method":"`); i >= 0 {
+		m, _, _ := strings.Cut(body[i+10:], `"`)
+		req.Header.Set("Mcp-Method", m)
+	}
 	if i := strings.Index(body, `"name":"`); i >= 0 {
 		name, _, _ := strings.Cut(body[i+8:], `"`)
 		req.Header.Set("Mcp-Name", name)
@@ -699,5 +702,62 @@ func TestTraceMetadataDocument(t *testing.T) {
 		if tc.outcome == trace.Fail && !strings.Contains(e.Reason, "client_id") {
 			t.Errorf("%s: the reason does not say what was wrong: %q", tc.path, e.Reason)
 		}
+	}
+}
+
+// TestTraceFollow: "tenantless trace --follow --client ID" prints new
+// events of that client as they happen, as text.
+func TestTraceFollow(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "tenantless.db")
+	srv := startServer(t, db, "--weather", "offline")
+	c := addClient(t, db, "--name", "followed", "--redirect-uri", "http://127.0.0.1/callback")
+	ctx, cancel := context.WithCancel(t.Context())
+	e := testEnv(nil)
+	done := make(chan int, 1)
+	go func() { done <- run(ctx, []string{"trace", "--follow", "--client", c.ClientID, "--db", db}, e) }()
+	tok := signIn(t, srv.base, c.ClientID, "http://127.0.0.1:5555/callback", srv.base+"/mcp")
+	mcpCall(t, srv.base+"/mcp", tok.AccessToken, `{"jsonrpc":"2.0","id":1,"method":"tools/list"}`)
+	out := e.Stdout.(*syncBuffer)
+	deadline := time.Now().Add(20 * time.Second)
+	for !strings.Contains(out.String(), "POST /mcp (tools/list)") {
+		if time.Now().After(deadline) {
+			t.Fatalf("trace --follow printed:\n%s", out)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	cancel()
+	if code := <-done; code != 0 {
+		t.Errorf("trace --follow exited %d: %s", code, e.Stderr.(*syncBuffer))
+	}
+	if !strings.Contains(out.String(), "✓") || !strings.Contains(out.String(), "client=followed user=admin") {
+		t.Errorf("trace --follow printed:\n%s", out)
+	}
+}
+
+// TestTraceRotateAndDelay: a rotated signing key and a slow answer are
+// survived by a client that simply carries on.
+func TestTraceRotateAndDelay(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "tenantless.db")
+	srv := startServer(t, db, "--weather", "offline")
+	c := addClient(t, db, "--name", "steady", "--redirect-uri", "http://127.0.0.1/callback")
+	mcpURL := srv.base + "/mcp"
+	call := `{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"get_forecast","arguments":{"latitude":47.6,"longitude":-122.3},` +
+		`"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientInfo":{"name":"raw","version":"0"},"io.modelcontextprotocol/clientCapabilities":{}}}}`
+	tok := signIn(t, srv.base, c.ClientID, "http://127.0.0.1:5555/callback", mcpURL)
+	mcpCall(t, mcpURL, tok.AccessToken, call)
+	cli(t, "", "fault", "rotate-key", "--client", c.ClientID, "--db", db)
+	if s := mcpCall(t, mcpURL, tok.AccessToken, call); s != 200 {
+		t.Fatalf("call after rotation: %d", s)
+	}
+	v := waitTrace(t, db, "verdict rotate-key", func(e trace.Event) bool { return e.Route == "verdict rotate-key" })
+	if v.Outcome != trace.Passed || v.Reason != "kept working ✓" {
+		t.Errorf("verdict %+v", v)
+	}
+	cli(t, "", "fault", "delay", "--client", c.ClientID, "--delay", "1s", "--db", db)
+	mcpCall(t, mcpURL, tok.AccessToken, call) // held back 1 s
+	mcpCall(t, mcpURL, tok.AccessToken, call)
+	v = waitTrace(t, db, "verdict delay", func(e trace.Event) bool { return e.Route == "verdict delay" })
+	if v.Outcome != trace.Passed || !strings.Contains(v.Reason, "waited") {
+		t.Errorf("verdict %+v", v)
 	}
 }
