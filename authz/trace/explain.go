@@ -278,6 +278,12 @@ func (rec *Recorder) explainMCP(e *Event, p *pending, n Note) {
 		e.Outcome = Fail
 		rec.explainInvalidToken(e, n)
 	default:
+		if e.Status == http.StatusUnauthorized && p.bearer != "" {
+			// Accepted at the door, refused inside: it expired meanwhile.
+			e.Outcome = Fail
+			rec.explainInvalidToken(e, n)
+			return
+		}
 		if e.Status == http.StatusUnauthorized && p.bearer == "" {
 			e.Outcome = OK
 			e.Reason = "no access token yet: 401 with a challenge (the normal first step)"

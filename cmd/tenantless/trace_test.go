@@ -480,7 +480,7 @@ func mcpCall(t *testing.T, u, token, body string) int {
 // expired by itself and is sent again is called out as not refreshed.
 func TestTraceFaultsRawClient(t *testing.T) {
 	db := filepath.Join(t.TempDir(), "tenantless.db")
-	srv := startServer(t, db, "--weather", "offline", "--access-token-ttl", "2s")
+	srv := startServer(t, db, "--weather", "offline")
 	base, mcpURL := srv.base, srv.base+"/mcp"
 	c := addClient(t, db, "--name", "raw", "--redirect-uri", "http://127.0.0.1/callback")
 	list := `{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"get_forecast","arguments":{"latitude":47.6,"longitude":-122.3},` +
@@ -537,6 +537,11 @@ func TestTraceFaultsRawClient(t *testing.T) {
 		}
 	})
 	t.Run("expired token sent again", func(t *testing.T) {
+		db := filepath.Join(t.TempDir(), "tenantless.db")
+		srv := startServer(t, db, "--weather", "offline", "--access-token-ttl", "2s")
+		base, mcpURL := srv.base, srv.base+"/mcp"
+		c := addClient(t, db, "--name", "raw", "--redirect-uri", "http://127.0.0.1/callback")
+		tok := signIn(t, base, c.ClientID, "http://127.0.0.1:5555/callback", mcpURL)
 		deadline := time.Now().Add(10 * time.Second)
 		for mcpCall(t, mcpURL, tok.AccessToken, list) != 401 {
 			if time.Now().After(deadline) {
