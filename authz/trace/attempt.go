@@ -180,6 +180,9 @@ func isMCP(route string) bool {
 // diagnose says why an attempt stopped, from how far it got.
 func (a *Attempt) diagnose(issuer string) (reason, hint string) {
 	switch {
+	case len(a.missing) > 0:
+		return "the client did not step up after the 403: it never asked for " + strings.Join(a.missing, " "),
+			"On 403 insufficient_scope the client must authorize again with the scope in WWW-Authenticate (RFC 6750 §3.1; the MCP spec's step-up authorization), then retry."
 	case a.lastFail != "" && !a.mcpOK:
 		return "stopped after a failure: " + a.lastFail, "Fix the failure above; the client gave up there."
 	case a.challenged && !a.prm && !a.asm && !a.authorized:

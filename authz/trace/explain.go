@@ -273,6 +273,13 @@ func (rec *Recorder) explainMCP(e *Event, p *pending, n Note) {
 		if n.Cause == CauseStepUpInjected {
 			e.Reason = "step-up demanded (injected fault): this call needs " + need
 		}
+		if t, ok := rec.tokens[e.Token]; ok && e.Token != "" {
+			if t.scopeRefused > 0 {
+				e.Reason = "did not step up: the client repeated the call with the same token (" + e.Reason + ")"
+			}
+			t.scopeRefused++
+			rec.tokens[e.Token] = t
+		}
 		e.Hint = "The client should step up: authorize again asking for scope=\"" + challengeParam(p.challenge, "scope") + "\", then retry the call with the new token."
 	case CauseInvalidToken:
 		e.Outcome = Fail

@@ -59,6 +59,7 @@ type tokenInfo struct {
 	expiry              time.Time
 	expired             bool // by an injected fault
 	refused             int  // times the MCP endpoint refused it
+	scopeRefused        int  // times a call with it lacked a scope
 }
 
 // New returns a Recorder; it returns nil (tracing off) when size < 0.

@@ -41,7 +41,11 @@ func (rec *Recorder) Wrap(next http.Handler) http.Handler {
 		if h := r.Header.Get("Authorization"); len(h) > 7 && strings.EqualFold(h[:7], "bearer ") {
 			p.bearer = Fingerprint(strings.TrimSpace(h[7:]))
 		}
+		orig := r
 		r = r.WithContext(context.WithValue(r.Context(), pendingKey{}, p))
+		// The mux records the matched pattern on the request it serves;
+		// the layers outside (metrics) read it from theirs.
+		defer func() { orig.Pattern = r.Pattern }()
 		rw := &recorder{ResponseWriter: w}
 		if r.Method == http.MethodPost && r.URL.Path == "/token" {
 			if f, ok := rec.tokenFault(r); ok {

@@ -174,7 +174,10 @@ func mountTraceAdmin(mux *http.ServeMux, rec *trace.Recorder, token string) {
 	guard := func(h http.HandlerFunc) http.HandlerFunc {
 		return func(w http.ResponseWriter, r *http.Request) {
 			host, _, _ := net.SplitHostPort(r.RemoteAddr)
-			if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
+			// A reverse proxy on this machine connects from loopback too:
+			// a forwarded request is not from this machine's CLI.
+			forwarded := r.Header.Get("X-Forwarded-For") != "" || r.Header.Get("Forwarded") != ""
+			if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() || forwarded {
 				adminError(w, http.StatusForbidden, "forbidden", "the admin endpoint answers only on this machine")
 				return
 			}
