@@ -410,6 +410,10 @@ func TestTraceReasons(t *testing.T) {
 			return e.Route == "POST /token" && e.Step == "refresh_token grant" && e.Outcome == trace.Fail
 		},
 			"refresh token reuse", "Store the new refresh_token"},
+		{"token refused at introspection", func() {
+			introspect(t, base, "not-a-token-of-this-server", conf.ClientID, conf.ClientSecret)
+		}, func(e trace.Event) bool { return e.Route == "POST /introspect" },
+			"introspection: the token is not active", "401 invalid_token"},
 		{"insufficient scope", func() {
 			tok := signInScope(t, base, pub.ClientID, "weather:read")
 			mcpCall(t, mcpURL, tok, `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"get_alerts","arguments":{"state":"WA"}}}`)
