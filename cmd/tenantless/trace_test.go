@@ -770,3 +770,83 @@ func TestTraceRotateAndDelay(t *testing.T) {
 		t.Errorf("verdict %+v", v)
 	}
 }
+
+// statelessForecast is a 2026-07-28 tools/call of get_forecast.
+const statelessForecast = `{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"get_forecast","arguments":{"latitude":47.6,"longitude":-122.3},` +
+	`"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientInfo":{"name":"raw","version":"0"},"io.modelcontextprotocol/clientCapabilities":{}}}}`
+
+// TestTracePageWithoutJavaScript uses /trace as a browser without
+// JavaScript would: the page lists the attempts and reloads itself, and
+// its fault form (CSRF-checked) injects a fault that the next load shows.
+func TestTracePageWithoutJavaScript(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "tenantless.db")
+	srv := startServer(t, db, "--weather", "offline")
+	c := addClient(t, db, "--name", "plain page", "--redirect-uri", "http://127.0.0.1/callback")
+	tok := signIn(t, srv.base, c.ClientID, "http://127.0.0.1:5555/callback", srv.base+"/mcp")
+	mcpCall(t, srv.base+"/mcp", tok.AccessToken, statelessForecast)
+	waitTrace(t, db, "the MCP call", func(e trace.Event) bool { return e.ClientID == c.ClientID && isPath(e.Route, "/mcp") })
+
+	b := browser.New(srv.base)
+	_, _, _ = b.Authorize(srv.base+"/trace", "admin", adminPassword, "allow")
+	p, err := b.Get(srv.base + "/trace?client=" + url.QueryEscape(c.ClientID))
+	if err != nil || p.Status != 200 {
+		t.Fatalf("/trace: %v %d", err, p.Status)
+	}
+	for _, want := range []string{`<noscript><meta http-equiv="refresh" content="5"></noscript>`, `data-client="` + c.ClientID + `"`,
+		"plain page", "POST /token", "authorization_code grant", "tools/call get_forecast"} {
+		if !strings.Contains(p.Body, want) {
+			t.Errorf("/trace lacks %q", want)
+		}
+	}
+	if csp := p.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "script-src 'self'") || !strings.Contains(csp, "frame-ancestors 'none'") {
+		t.Errorf("CSP %q", csp)
+	}
+	var fault browser.Form
+	for _, f := range p.Forms {
+		if f.Fields.Get("client_id") == c.ClientID && slices.Contains(f.Buttons["kind"], "revoke") {
+			fault = f
+		}
+	}
+	if fault.Action != "/trace/fault" {
+		t.Fatalf("no fault form for the client on the page")
+	}
+	// A post without the CSRF token is refused and changes nothing.
+	noCSRF := fault
+	noCSRF.Fields = url.Values{"client_id": {c.ClientID}}
+	if r, err := b.Submit(p.URL, noCSRF, url.Values{"kind": {"revoke"}}); err != nil || r.Status != 403 {
+		t.Fatalf("fault without a CSRF token: %v %d, want 403", err, r.Status)
+	}
+	if s := mcpCall(t, srv.base+"/mcp", tok.AccessToken, statelessForecast); s != 200 {
+		t.Fatalf("the refused fault revoked the grant: %d", s)
+	}
+	r, err := b.Submit(p.URL, fault, url.Values{"kind": {"revoke"}})
+	if err != nil || r.Status != 200 || !strings.Contains(r.Body, "grant revoked") {
+		t.Fatalf("fault from the page: %v %d", err, r.Status)
+	}
+	if s := mcpCall(t, srv.base+"/mcp", tok.AccessToken, statelessForecast); s != 401 {
+		t.Errorf("after the page revoked the grant: %d, want 401", s)
+	}
+}
+
+// TestTraceOff: --trace-size 0 serves no trace page, no admin endpoint
+// and writes no token file.
+func TestTraceOff(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "tenantless.db")
+	srv := startServer(t, db, "--weather", "offline", "--trace-size", "0")
+	if _, err := os.Stat(adminFile(db)); !os.IsNotExist(err) {
+		t.Errorf("admin file with the trace off: %v", err)
+	}
+	for _, p := range []string{"/trace", "/admin/trace"} {
+		resp, err := http.Get(srv.base + p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 404 {
+			t.Errorf("%s with the trace off: %d, want 404", p, resp.StatusCode)
+		}
+	}
+	if code := run(t.Context(), []string{"trace", "--db", db}, testEnv(nil)); code != 1 {
+		t.Errorf("trace with the trace off: exit %d, want 1", code)
+	}
+}
