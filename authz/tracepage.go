@@ -229,7 +229,7 @@ func (s *Server) traceFault(w http.ResponseWriter, r *http.Request) {
 	s.logger(r).Info("fault injected", "kind", f.Kind, "client_id", f.ClientID, "by", u.Username)
 	w.Header().Set("Cache-Control", "no-store")
 	back := "/trace"
-	if c := r.PostForm.Get("back_client"); c != "" {
+	if c := r.PostForm.Get("back_client"); c != "" { // a query value under /trace: never another site
 		back += "?client=" + url.QueryEscape(c)
 	}
 	http.Redirect(w, r, back, http.StatusSeeOther)

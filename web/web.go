@@ -108,7 +108,7 @@ func parsePage(fsys fs.FS, name string, samples []any) (*template.Template, erro
 	funcs := template.FuncMap{
 		"asset": func(file string) string { return StaticPrefix + file },
 		"faultData": func(p TracePage, clientID string) faultForm {
-			return faultForm{Action: p.FaultAction, CSRFToken: p.CSRFToken, ClientID: clientID, Scopes: p.Scopes}
+			return faultForm{Action: p.FaultAction, CSRFToken: p.CSRFToken, ClientID: clientID, Scopes: p.Scopes, Back: p.Client}
 		},
 	}
 	tmpl, err := template.New(name).Funcs(funcs).ParseFS(fsys, "templates/layout.html", "templates/"+name+".html")
@@ -170,6 +170,8 @@ func (t *Templates) Error(w http.ResponseWriter, status int, p ErrorPage) error 
 type faultForm struct {
 	Action, CSRFToken, ClientID string
 	Scopes                      []string
+	// Back is the client filter to return to after the post.
+	Back string
 }
 
 // traceCSP is the page policy plus this origin's script (the trace's live

@@ -115,15 +115,20 @@ func startTrace(ctx context.Context, c serveConfig, rec *trace.Recorder, st stor
 	if c.tls != nil {
 		info.URL = fmt.Sprintf("https://127.0.0.1:%d", addr.Port)
 	}
+	wrote := true
 	if err := writeAdminFile(file, info); err != nil {
-		return nil, fmt.Errorf("write the admin token file %s: %w (the trace CLI needs it; or run with --trace-size 0)", file, err)
+		// The page still works; only the CLI (which finds the server
+		// through the file) does not.
+		wrote = false
+		log.Warn("the trace CLI is unavailable: cannot write its admin token file next to the database", "file", file, "err", err)
+	} else {
+		mountTraceAdmin(mux, rec, token)
 	}
-	mountTraceAdmin(mux, rec, token)
 	ctx, cancel := context.WithCancel(ctx)
 	go rec.Run(ctx)
 	return func() {
 		cancel()
-		if cur, err := readAdminFile(file); err == nil && cur.Token == token {
+		if cur, err := readAdminFile(file); wrote && err == nil && cur.Token == token {
 			_ = os.Remove(file)
 		}
 	}, nil
