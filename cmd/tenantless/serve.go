@@ -142,7 +142,7 @@ func serve(ctx context.Context, args []string, e env) error {
 	log.Info("tenantless is running", "addr", ln.Addr().String(), "issuer", issuer, "db", c.db, "registration", c.registration,
 		"mcp", issuer+resource.Paths[0], "weather", c.weather)
 	return runHTTP(ctx, srv, ln, c.tls, log, func() {
-		fmt.Fprint(e.Stderr, banner(issuer, c.db, adminPassword))
+		fmt.Fprint(e.Stderr, banner(issuer, c.db, adminPassword)+traceBanner(c, issuer))
 		if e.Ready != nil {
 			e.Ready(ln.Addr().String())
 		}

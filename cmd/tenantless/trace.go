@@ -32,6 +32,16 @@ func newTrace(c serveConfig, issuer string) *trace.Recorder {
 	return trace.New(trace.Config{Size: c.traceSize, Issuer: issuer})
 }
 
+// traceBanner is the ready banner's last lines: where to watch clients.
+func traceBanner(c serveConfig, issuer string) string {
+	if c.traceSize <= 0 {
+		return ""
+	}
+	return fmt.Sprintf("  Why does a client get 401? Watch every step it takes:\n\n"+
+		"    Auth trace     %s/trace   (sign in as an admin)\n"+
+		"                   or: tenantless trace --follow --db %s\n\n", issuer, c.db)
+}
+
 // traceObserver turns the MCP endpoint's observations into notes on the
 // request's trace event.
 func traceObserver(rec *trace.Recorder) func(*http.Request, resource.Observation) {
