@@ -262,10 +262,14 @@ func (rec *Recorder) tokenFault(r *http.Request) (Fault, bool) {
 		return Fault{}, false
 	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, 64<<10))
+	// The handler reads what was read, then the rest.
+	r.Body = struct {
+		io.Reader
+		io.Closer
+	}{io.MultiReader(bytes.NewReader(body), r.Body), r.Body}
 	if err != nil {
 		return Fault{}, false
 	}
-	r.Body = io.NopCloser(bytes.NewReader(body))
 	form, _ := url.ParseQuery(string(body))
 	id := form.Get("client_id")
 	if u, _, ok := r.BasicAuth(); ok && id == "" {
@@ -493,6 +497,9 @@ func (rec *Recorder) Tick() {
 			continue
 		}
 		a.State = Gone
+		if !a.challenged && a.ClientID == "" {
+			continue // only metadata was read (a probe, a health check): nothing to diagnose
+		}
 		reason, hint := a.diagnose(rec.issuer)
 		rec.appendLocked(Event{Time: now.UTC(), Attempt: a.ID, Route: "stopped", ClientID: a.ClientID, ClientName: a.ClientName,
 			User: a.User, Outcome: Stopped, Reason: reason, Hint: hint})
