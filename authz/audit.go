@@ -39,6 +39,10 @@ const (
 	AuditKeyRotated          = "key.rotated"
 	AuditInitialTokenCreated = "initial_token.created"
 	AuditInitialTokenDeleted = "initial_token.deleted"
+
+	// AuditFaultInjected is a fault injected from the auth trace (the
+	// page or "tenantless fault").
+	AuditFaultInjected = "fault.injected"
 )
 
 // AuditTypes lists every audit event type, for validating a filter.
@@ -50,7 +54,7 @@ func AuditTypes() []string {
 		AuditRefreshReuseGrace, AuditRefreshRevokedUse,
 		AuditUserCreated, AuditUserPasswordChanged, AuditUserDeleted,
 		AuditKeyRotated, AuditInitialTokenCreated, AuditInitialTokenDeleted,
-		AuditResourceAdded, AuditResourceDeleted,
+		AuditResourceAdded, AuditResourceDeleted, AuditFaultInjected,
 	}
 }
 

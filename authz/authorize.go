@@ -15,6 +15,7 @@ import (
 	"github.com/ory/fosite/handler/oauth2"
 	"github.com/ory/fosite/token/jwt"
 
+	"github.com/tenantless/tenantless/authz/trace"
 	"github.com/tenantless/tenantless/storage"
 	"github.com/tenantless/tenantless/web"
 )
@@ -131,6 +132,7 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
 			s.audit(r, AuditConsentGranted, user.ID, client.ID, "success", strings.Join(granted, " "))
 			s.issueCode(w, r, ar, user)
 		case "deny":
+			s.trace.Note(r, trace.Note{Cause: trace.CauseConsentDenied, User: user.Username, UserID: user.ID})
 			s.logger(r).Info("consent denied", "user_id", user.ID, "client_id", client.ID)
 			s.audit(r, AuditConsentDenied, user.ID, client.ID, "failure", "")
 			s.authorizeError(w, r, ar, fosite.ErrAccessDenied.WithHint("The user denied the request."))
@@ -153,6 +155,7 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
 			CSRFToken:  s.csrfToken(w, r),
 			ClientName: client.Name,
 		}
+		s.trace.Note(r, trace.Note{Step: "sign-in page shown", ClientName: client.Name})
 		if err := s.tmpl.Login(w, http.StatusOK, page); err != nil {
 			s.logger(r).Error("render login page", "err", err)
 		}
@@ -227,6 +230,7 @@ func (s *Server) renderConsent(w http.ResponseWriter, r *http.Request, ar fosite
 	for _, name := range ar.GetRequestedScopes() {
 		page.Scopes = append(page.Scopes, web.Scope{Name: name, Description: res.rec.ScopeDescriptions[name]})
 	}
+	s.trace.Note(r, trace.Note{Step: "consent page shown", ClientName: c.Name, User: u.Username, UserID: u.ID})
 	if err := s.tmpl.Consent(w, http.StatusOK, page); err != nil {
 		s.logger(r).Error("render consent page", "err", err)
 	}
@@ -365,6 +369,7 @@ func (s *Server) issueCode(w http.ResponseWriter, r *http.Request, ar fosite.Aut
 		return
 	}
 	resp.AddParameter("iss", s.issuer)
+	s.trace.Note(r, trace.Note{User: u.Username, UserID: u.ID})
 	s.logger(r).Info("authorization code issued", "user_id", u.ID, "client_id", ar.GetClient().GetID())
 	s.provider.WriteAuthorizeResponse(ctx, w, ar, resp)
 }
@@ -423,8 +428,13 @@ func (s *Server) authorizeError(w http.ResponseWriter, r *http.Request, ar fosit
 	case errors.Is(err, fosite.ErrInvalidClient), rfc.ErrorField == "invalid_client":
 		page.Title = "Unknown application"
 		page.Message = "No application is registered with this client ID."
+		s.trace.Note(r, trace.Note{Cause: trace.CauseUnknownClient})
 	case rfc.ErrorField == "invalid_request" && ar != nil && ar.GetClient() != nil && ar.GetClient().GetID() != "":
 		page.Title = "Redirect URI not allowed"
+		if s.trace != nil {
+			s.trace.Note(r, trace.Note{Cause: trace.CauseRedirectUnregistered, RedirectURI: r.Form.Get("redirect_uri"),
+				Registered: ar.GetClient().GetRedirectURIs()})
+		}
 		if details, hint := s.cimdRedirectDetails(r, ar.GetClient().GetID(), r.Form.Get("redirect_uri")); details != nil {
 			page.Details, page.Hint = details, hint
 		}

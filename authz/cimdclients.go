@@ -11,6 +11,7 @@ import (
 
 	"github.com/tenantless/tenantless/authz/cimd"
 	"github.com/tenantless/tenantless/authz/redirecturi"
+	"github.com/tenantless/tenantless/authz/trace"
 	"github.com/tenantless/tenantless/storage"
 	"github.com/tenantless/tenantless/web"
 )
@@ -92,6 +93,7 @@ func (s *Server) ensureCIMDClient(r *http.Request, clientID string, use cimdUse)
 		}
 		var ferr error
 		if doc, ferr = s.cimd.Resolve(ctx, clientID); ferr != nil {
+			s.trace.Note(r, trace.Note{Fetched: clientID, Cause: trace.CauseCIMD, Detail: ferr.Error()})
 			if usable && cimd.KindOf(ferr) != cimd.KindCanceled {
 				s.logger(r).Warn("client metadata document could not be fetched again; using the stored copy until it expires",
 					"client_id", clientID, "expires_at", stored.ExpiresAt, "err", ferr)
@@ -122,6 +124,7 @@ func (s *Server) refreshCIMDRedirect(r *http.Request, clientID, redirectURI stri
 	}
 	doc, err := s.cimd.Refresh(r.Context(), clientID)
 	if err != nil {
+		s.trace.Note(r, trace.Note{Fetched: clientID, Cause: trace.CauseCIMD, Detail: err.Error()})
 		return err
 	}
 	s.logger(r).Info("client metadata document fetched again for an unlisted redirect URI",
@@ -144,6 +147,7 @@ func redirectAllowed(registered []string, requested string) bool {
 // storeCIMDClient stores doc as the client record, unless stored (the
 // record read before, zero if there was none) already holds this copy.
 func (s *Server) storeCIMDClient(r *http.Request, stored storage.Client, doc cimd.Document) error {
+	s.trace.Note(r, trace.Note{Fetched: doc.ClientID, ClientName: doc.ClientName})
 	ctx := r.Context()
 	rec := CIMDClient(doc, s.now())
 	if stored.ID != "" {

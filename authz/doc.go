@@ -14,7 +14,8 @@
 // CLI.
 //
 // It owns the adapter between fosite and storage (fositestore.go). It
-// imports storage and web, never resource or cmd.
+// imports storage, web and authz/trace (the live auth trace, which its
+// handlers tell what they decided), never resource or cmd.
 //
 // Routes (Server.Mount):
 //
@@ -31,5 +32,11 @@
 //	POST /register                                RFC 7591 dynamic client registration (open, token or off)
 //	GET, PUT, DELETE /register/{client_id}        RFC 7592 management with the registration access token
 //	OPTIONS on every API route                    CORS preflight (the APIs take no cookies)
-//	GET  /static/                                 stylesheet of the pages
+//	GET  /static/                                 stylesheet and script of the pages
+//
+// With Config.Trace set (tracepage.go), for admin users:
+//
+//	GET  /trace                                   the live auth trace: attempts and their timelines
+//	GET  /trace/events                            server-sent events: each new trace event as JSON
+//	POST /trace/fault                             inject a fault (kind, client_id, tool, scope, delay, csrf_token)
 package authz

@@ -19,6 +19,7 @@ import (
 	"github.com/ory/fosite/token/jwt"
 
 	"github.com/tenantless/tenantless/authz/cimd"
+	"github.com/tenantless/tenantless/authz/trace"
 	"github.com/tenantless/tenantless/storage"
 	"github.com/tenantless/tenantless/web"
 )
@@ -88,6 +89,9 @@ type Config struct {
 	// CIMD resolves client_id URLs (client ID metadata documents); nil
 	// turns metadata-document clients off.
 	CIMD *cimd.Resolver
+	// Trace, if set, is told what each request decided (the live auth
+	// trace) and serves the /trace page to admins; nil turns both off.
+	Trace *trace.Recorder
 	// Logger receives structured logs; nil means discard.
 	Logger *slog.Logger
 	// Now is the clock for sessions and consent; nil means time.Now.
@@ -116,6 +120,7 @@ type Server struct {
 	registration string
 	cimd         *cimd.Resolver
 	onEvent      func(typ, outcome string)
+	trace        *trace.Recorder
 
 	cfg      *fosite.Config
 	provider fosite.OAuth2Provider
@@ -208,6 +213,7 @@ func New(ctx context.Context, c Config) (*Server, error) {
 		registration: c.Registration,
 		cimd:         c.CIMD,
 		onEvent:      c.OnEvent,
+		trace:        c.Trace,
 		store:        c.Store,
 		tmpl:         c.Templates,
 		issuer:       c.Issuer,
@@ -341,6 +347,9 @@ func (s *Server) Mount(mux *http.ServeMux) {
 	api("/.well-known/oauth-authorization-server", map[string]http.HandlerFunc{"GET": s.metadata})
 	api("/.well-known/openid-configuration", map[string]http.HandlerFunc{"GET": s.metadata})
 	mux.Handle("GET "+web.StaticPrefix, web.StaticHandler())
+	if s.trace != nil {
+		s.mountTrace(mux)
+	}
 }
 
 // otherMethods answers the methods a route does not serve: a CORS

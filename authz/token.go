@@ -12,6 +12,8 @@ import (
 
 	"github.com/ory/fosite"
 	"github.com/ory/fosite/handler/oauth2"
+
+	"github.com/tenantless/tenantless/authz/trace"
 )
 
 // maxTokenBody bounds the body of the token, revocation and introspection
@@ -96,6 +98,7 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 	s.logger(r).Info("token issued", "client_id", clientID, "grant_type", strings.Join(ar.GetGrantTypes(), " "),
 		"user_id", ar.GetSession().GetSubject())
 	s.countEvent(pending.event)
+	s.noteToken(r, ar, resp)
 	s.provider.WriteAccessResponse(ctx, w, ar, resp)
 	// After the answer is written, so a client never waits on (or loses
 	// its committed rotation to) this extra write; at most once a minute
@@ -132,6 +135,16 @@ func (s *Server) tokenError(w http.ResponseWriter, r *http.Request, ar fosite.Ac
 	if errors.Is(err, fosite.ErrInactiveToken) && ar != nil && ar.GetClient() != nil {
 		typ, detail := s.reuseEvent(r)
 		s.audit(r, typ, "", ar.GetClient().GetID(), "failure", detail)
+	}
+	if s.trace != nil {
+		n := trace.Note{}
+		if ar != nil && ar.GetClient() != nil {
+			n.ClientID = ar.GetClient().GetID()
+		}
+		if errors.Is(err, fosite.ErrInactiveToken) {
+			n.Cause = trace.CauseRefreshReuse
+		}
+		s.trace.Note(r, n)
 	}
 	rfc := fosite.ErrorToRFC6749Error(err)
 	if rfc.CodeField >= 500 {
@@ -245,6 +258,7 @@ func (s *Server) introspect(w http.ResponseWriter, r *http.Request) {
 	if hint == "" || hint == string(fosite.AccessToken) {
 		if _, ar, err := s.verifyAccessToken(ctx, token); err == nil {
 			if !grantedAll(ar, r.PostForm.Get("scope")) {
+				s.trace.Note(r, trace.Note{Cause: trace.CauseInvalidToken, Token: trace.Fingerprint(token)})
 				s.provider.WriteIntrospectionResponse(ctx, w, inactive)
 				return
 			}
@@ -258,6 +272,7 @@ func (s *Server) introspect(w http.ResponseWriter, r *http.Request) {
 	use, ar, err := s.provider.IntrospectToken(ctx, token, fosite.TokenUse(hint), &oauth2.JWTSession{},
 		strings.Fields(r.PostForm.Get("scope"))...)
 	if err != nil {
+		s.trace.Note(r, trace.Note{Cause: trace.CauseInvalidToken, Token: trace.Fingerprint(token)})
 		s.provider.WriteIntrospectionResponse(ctx, w, inactive)
 		return
 	}

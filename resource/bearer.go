@@ -3,6 +3,7 @@ package resource
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"io"
@@ -11,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // maxMCPBody bounds a JSON-RPC request body (go-sdk's own default).
@@ -53,6 +55,25 @@ type Guard struct {
 	AllowOrigin func(origin string) bool
 	// Logger receives step-up notes; nil means discard.
 	Logger *slog.Logger
+	// Observe, if set, is told what the guard decided about each request
+	// (for the auth trace). It must not block.
+	Observe func(r *http.Request, o Observation)
+	// Intercept, if set, may answer an authorized request with an
+	// injected fault instead (the auth trace's fault injection).
+	Intercept func(r *http.Request, o Observation) Interception
+	// Calls, if set, names the request's JSON-RPC calls ("method" or
+	// "tools/call NAME") for Observe and Intercept; it may read the body
+	// but must restore it. It is not called when both are nil.
+	Calls func(r *http.Request) []string
+}
+
+// observe tells g.Observe, if set, the outcome of r.
+func (g *Guard) observe(r *http.Request, o Observation, outcome string) {
+	if g.Observe == nil {
+		return
+	}
+	o.Outcome = outcome
+	g.Observe(r, o)
 }
 
 // Wrap returns next behind the guard. next sees the verified token
@@ -77,24 +98,37 @@ func (g *Guard) Wrap(next http.Handler) http.Handler {
 		w.Header().Set("Access-Control-Expose-Headers", "WWW-Authenticate, Mcp-Session-Id, Mcp-Protocol-Version")
 
 		c := challenge{metadata: g.Metadata(r), scope: g.Scope}
+		resource := g.Resource(r)
+		obs := Observation{Resource: resource}
+		watched := g.Observe != nil || g.Intercept != nil
 		tok, err := BearerToken(r)
 		switch {
 		case errors.Is(err, ErrNoToken):
+			g.observe(r, obs, ObservedNoToken)
 			c.write(w, http.StatusUnauthorized, "", "")
 			return
 		case err != nil:
+			g.observe(r, obs, ObservedMalformed)
 			c.write(w, http.StatusUnauthorized, "invalid_request", err.Error())
 			return
 		}
+		if watched {
+			obs.TokenSHA256 = sha256.Sum256([]byte(tok))
+		}
 		info, err := g.Verify(r.Context(), tok)
 		if err != nil {
+			g.observe(r, obs, ObservedInvalidToken)
 			c.write(w, http.StatusUnauthorized, "invalid_token", "the access token is invalid, expired or revoked")
 			return
 		}
-		resource := g.Resource(r)
+		obs.Token = info
 		if !slices.Contains(info.Audience, resource) {
+			g.observe(r, obs, ObservedWrongAudience)
 			c.write(w, http.StatusUnauthorized, "invalid_token", "the access token was not issued for "+resource)
 			return
+		}
+		if watched && g.Calls != nil && r.Method == http.MethodPost {
+			obs.Calls = g.Calls(r)
 		}
 		if g.Needs != nil {
 			needed := g.Needs(r)
@@ -105,12 +139,33 @@ func (g *Guard) Wrap(next http.Handler) http.Handler {
 				}
 			}
 			if len(missing) > 0 {
+				obs.Missing = missing
+				g.observe(r, obs, ObservedInsufficientScope)
 				c.scope = union(info.Scopes, needed)
 				c.write(w, http.StatusForbidden, "insufficient_scope", "this call needs the scope "+strings.Join(missing, " "))
 				log.Info("scope step-up required", "client_id", info.ClientID, "missing", strings.Join(missing, " "))
 				return
 			}
 		}
+		if g.Intercept != nil {
+			in := g.Intercept(r, obs)
+			if in.StepUpScope != "" {
+				obs.Missing = strings.Fields(in.StepUpScope)
+				g.observe(r, obs, ObservedStepUpInjected)
+				c.scope = union(info.Scopes, obs.Missing)
+				c.write(w, http.StatusForbidden, "insufficient_scope", "this call needs the scope "+in.StepUpScope)
+				return
+			}
+			if in.Delay > 0 {
+				t := time.NewTimer(in.Delay)
+				select {
+				case <-t.C:
+				case <-r.Context().Done():
+					t.Stop()
+				}
+			}
+		}
+		g.observe(r, obs, ObservedOK)
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), verifiedKey{}, info)))
 	})
 }
@@ -136,6 +191,9 @@ func (s *Server) protect(path string, next http.Handler) http.Handler {
 		Needs:       s.needs,
 		AllowOrigin: s.allowedOrigin,
 		Logger:      s.log,
+		Observe:     s.cfg.Observe,
+		Intercept:   s.cfg.Intercept,
+		Calls:       s.calls,
 	}
 	return g.Wrap(sdkAuth(next))
 }
@@ -146,11 +204,17 @@ func (s *Server) needs(r *http.Request) []string {
 	if r.Method != http.MethodPost {
 		return nil
 	}
-	needed, err := s.scopesFor(r)
+	needed, _, err := s.scopesFor(r)
 	if err != nil {
 		return nil
 	}
 	return needed
+}
+
+// calls names a POST's JSON-RPC calls, for the auth trace.
+func (s *Server) calls(r *http.Request) []string {
+	_, calls, _ := s.scopesFor(r)
+	return calls
 }
 
 // allowedOrigin accepts browser origins on loopback and the public URL's.
@@ -243,23 +307,24 @@ func isB64Token(s string) bool {
 }
 
 // scopesFor reads a JSON-RPC POST body (restoring it for the MCP handler)
-// and returns the scopes its tool calls need.
-func (s *Server) scopesFor(r *http.Request) ([]string, error) {
+// and returns the scopes its tool calls need, and its calls ("method",
+// or "tools/call NAME").
+func (s *Server) scopesFor(r *http.Request) ([]string, []string, error) {
 	body, err := io.ReadAll(io.LimitReader(r.Body, maxMCPBody+1))
 	r.Body = io.NopCloser(bytes.NewReader(body))
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	var msgs []json.RawMessage
 	trimmed := bytes.TrimSpace(body)
 	if len(trimmed) > 0 && trimmed[0] == '[' {
 		if err := json.Unmarshal(trimmed, &msgs); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	} else {
 		msgs = []json.RawMessage{trimmed}
 	}
-	var needed []string
+	var needed, calls []string
 	scopes := ToolScopes()
 	for _, m := range msgs {
 		var call struct {
@@ -268,14 +333,21 @@ func (s *Server) scopesFor(r *http.Request) ([]string, error) {
 				Name string `json:"name"`
 			} `json:"params"`
 		}
-		if json.Unmarshal(m, &call) != nil || call.Method != "tools/call" {
+		if json.Unmarshal(m, &call) != nil {
 			continue
 		}
+		if call.Method != "tools/call" {
+			if call.Method != "" {
+				calls = append(calls, call.Method)
+			}
+			continue
+		}
+		calls = append(calls, "tools/call "+call.Params.Name)
 		if sc, ok := scopes[call.Params.Name]; ok && !slices.Contains(needed, sc) {
 			needed = append(needed, sc)
 		}
 	}
-	return needed, nil
+	return needed, calls, nil
 }
 
 // challenge is an RFC 6750 §3 WWW-Authenticate challenge.

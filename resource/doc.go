@@ -9,7 +9,10 @@
 //
 // It imports nothing of tenantless's own but resource/weather: the
 // authorization server is known only through the Verifier that cmd
-// injects, so this package could guard tokens from any issuer.
+// injects, so this package could guard tokens from any issuer. What it
+// decides about each request goes to an optional Observe func, and armed
+// faults come in through an optional Intercept func (observe.go); cmd
+// connects both to the auth trace.
 //
 // Routes (Server.Mount):
 //

@@ -60,6 +60,12 @@ type Config struct {
 	// OnToolCall, if set, is told every tool call's tool name and outcome
 	// ("ok", "tool_error" or "protocol_error"), for metrics.
 	OnToolCall func(tool, outcome string)
+	// Observe, if set, is told what the endpoint decided about each MCP
+	// request (for the auth trace). It must not block.
+	Observe func(r *http.Request, o Observation)
+	// Intercept, if set, may answer an authorized MCP request with an
+	// injected fault instead (for the auth trace's fault injection).
+	Intercept func(r *http.Request, o Observation) Interception
 }
 
 // statelessProtocol is the first MCP revision without sessions.

@@ -69,6 +69,8 @@ type User struct {
 	Username string
 	// PasswordHash is an encoded adaptive hash (for example argon2id in PHC form).
 	PasswordHash string
+	// Admin users may open the live auth trace and inject faults.
+	Admin bool
 	// CreatedAt is when the user was created.
 	CreatedAt time.Time
 	// UpdatedAt is when the user record last changed.

@@ -141,3 +141,69 @@ type AccountApp struct {
 	// ActiveTokens counts the live access and refresh tokens of the grant.
 	ActiveTokens int
 }
+
+// TracePage is the data for the live auth trace (/trace), shown to admin
+// users: connection attempts, newest first, each a timeline of events,
+// with forms that inject faults. Each fault form posts csrf_token, kind,
+// client_id and the fault's options (tool, scope, delay) to FaultAction.
+type TracePage struct {
+	// Username is the signed-in admin.
+	Username string
+	// CSRFToken is carried in every form's hidden input "csrf_token".
+	CSRFToken string
+	// FaultAction is the fault forms' action URL (POST).
+	FaultAction string
+	// EventsURL is the server-sent events stream the page's script reads
+	// to show new events without reloading.
+	EventsURL string
+	// Client and User are the current filter (empty: all).
+	Client string
+	User   string
+	// Clients and Users are the filter's choices.
+	Clients []TraceOption
+	Users   []string
+	// Scopes are the scopes a step-up fault may demand.
+	Scopes []string
+	// Notice is shown above the attempts (a fault that failed); Error
+	// marks it as an error.
+	Notice string
+	Error  bool
+	// Attempts are the connection attempts, newest first.
+	Attempts []TraceAttempt
+	// Size is how many events the server keeps.
+	Size int
+}
+
+// TraceOption is one choice of a select.
+type TraceOption struct {
+	Value, Label string
+}
+
+// TraceAttempt is one connection attempt.
+type TraceAttempt struct {
+	ID         int
+	ClientID   string
+	ClientName string
+	User       string
+	// State is "open", "connected" or "stopped"; Mark its symbol.
+	State string
+	Mark  string
+	Start string
+	// Events are the attempt's steps, oldest first.
+	Events []TraceEvent
+}
+
+// TraceEvent is one step of an attempt.
+type TraceEvent struct {
+	Seq     uint64
+	Time    string
+	Route   string
+	Step    string
+	Status  int
+	Outcome string
+	// Mark is ✓, ✗, ⚡ or ■.
+	Mark   string
+	Reason string
+	Hint   string
+	Token  string
+}

@@ -110,7 +110,7 @@ func TestNew(t *testing.T) {
 func TestParseFails(t *testing.T) {
 	good := func() fstest.MapFS {
 		m := fstest.MapFS{}
-		for _, name := range []string{"layout", "login", "consent", "account", "error"} {
+		for _, name := range []string{"layout", "login", "consent", "account", "error", "trace"} {
 			b, err := fs.ReadFile(files, "templates/"+name+".html")
 			if err != nil {
 				t.Fatalf("read %s: %v", name, err)

@@ -36,7 +36,8 @@ func (l *stringList) Set(v string) error {
 
 const userUsage = `Usage:
   tenantless user add NAME       add a user; the password is read from stdin
-                                 (or prompted for twice on a terminal)
+                                 (or prompted for twice on a terminal);
+                                 --admin lets them open the auth trace (/trace)
   tenantless user list           list users
   tenantless user passwd NAME    set a new password (read like "add")
   tenantless user delete NAME    delete a user with their sessions, consents and tokens
@@ -46,6 +47,7 @@ const userUsage = `Usage:
 type userJSON struct {
 	ID        string    `json:"id"`
 	Username  string    `json:"username"`
+	Admin     bool      `json:"admin"`
 	CreatedAt time.Time `json:"created_at,omitzero"`
 	UpdatedAt time.Time `json:"updated_at,omitzero"`
 	Deleted   bool      `json:"deleted,omitempty"`
@@ -55,6 +57,7 @@ func userCmd(ctx context.Context, args []string, e env) error {
 	fs := flagSet(e, "user", userUsage)
 	db := dbFlag(fs)
 	asJSON := jsonFlag(fs)
+	admin := fs.Bool("admin", false, "make the new user an admin, who may open the auth trace and inject faults (add)")
 	sub, pos, err := subcommand(fs, e, args)
 	if err != nil {
 		return err
@@ -82,7 +85,12 @@ func userCmd(ctx context.Context, args []string, e env) error {
 		if err != nil {
 			return err
 		}
-		err = change(ctx, st, storage.AuditEvent{Type: authz.AuditUserCreated, UserID: u.ID, Detail: u.Username},
+		u.Admin = *admin
+		detail := u.Username
+		if u.Admin {
+			detail += " (admin)"
+		}
+		err = change(ctx, st, storage.AuditEvent{Type: authz.AuditUserCreated, UserID: u.ID, Detail: detail},
 			func(tx context.Context) error { return st.CreateUser(tx, u) })
 		if errors.Is(err, storage.ErrConflict) {
 			return fmt.Errorf("user %q already exists (use \"tenantless user passwd %s\" to change the password)", name, name)
@@ -90,9 +98,13 @@ func userCmd(ctx context.Context, args []string, e env) error {
 			return err
 		}
 		if *asJSON {
-			return printJSON(e.Stdout, userJSON{ID: u.ID, Username: u.Username, CreatedAt: u.CreatedAt, UpdatedAt: u.UpdatedAt})
+			return printJSON(e.Stdout, userJSON{ID: u.ID, Username: u.Username, Admin: u.Admin, CreatedAt: u.CreatedAt, UpdatedAt: u.UpdatedAt})
 		}
-		fmt.Fprintf(e.Stdout, "added user %s\n", name)
+		if u.Admin {
+			fmt.Fprintf(e.Stdout, "added admin user %s\n", name)
+		} else {
+			fmt.Fprintf(e.Stdout, "added user %s\n", name)
+		}
 	case "passwd":
 		u, err := findUser(ctx, st, pos[0])
 		if err != nil {
@@ -137,14 +149,18 @@ func userCmd(ctx context.Context, args []string, e env) error {
 		if *asJSON {
 			rows := make([]userJSON, 0, len(users))
 			for _, u := range users {
-				rows = append(rows, userJSON{ID: u.ID, Username: u.Username, CreatedAt: u.CreatedAt, UpdatedAt: u.UpdatedAt})
+				rows = append(rows, userJSON{ID: u.ID, Username: u.Username, Admin: u.Admin, CreatedAt: u.CreatedAt, UpdatedAt: u.UpdatedAt})
 			}
 			return printJSON(e.Stdout, rows)
 		}
 		tw := table(e.Stdout)
-		fmt.Fprintln(tw, "USERNAME\tID\tCREATED")
+		fmt.Fprintln(tw, "USERNAME\tID\tCREATED\tADMIN")
 		for _, u := range users {
-			fmt.Fprintf(tw, "%s\t%s\t%s\n", u.Username, u.ID, formatTime(u.CreatedAt))
+			adm := ""
+			if u.Admin {
+				adm = "yes"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", u.Username, u.ID, formatTime(u.CreatedAt), adm)
 		}
 		return tw.Flush()
 	}

@@ -67,6 +67,8 @@ func commands() []command {
 			{name: "delete", args: []string{"URL"}},
 		}},
 		{name: "token", run: tokenCmd},
+		{name: "trace", run: traceCmd, readOnly: true},
+		{name: "fault", run: faultCmd},
 		{name: "version", run: versionCmd, noDB: true},
 	}
 }

@@ -216,6 +216,8 @@ func TestEveryCommandJSON(t *testing.T) {
 		"resource show":        {[]string{srv.base + "/mcp"}, ""},
 		"resource delete":      {[]string{"https://notes.example/mcp", "--revoke"}, ""},
 		"token":                {[]string{"--user", "admin", "--resource", srv.base + "/mcp", "--scope", "weather:read"}, ""},
+		"trace":                {},
+		"fault":                {[]string{"expire", "--client", c.ClientID}, ""},
 		"version":              {},
 	}
 	for _, inv := range invocations() {
@@ -239,6 +241,16 @@ func TestEveryCommandJSON(t *testing.T) {
 			dec := json.NewDecoder(strings.NewReader(out))
 			if err := dec.Decode(&v); err != nil {
 				t.Fatalf("stdout is not JSON (%v):\n%s", err, out)
+			}
+			if inv.String() == "trace" {
+				// One event per line (JSON Lines): check each.
+				for dec.More() {
+					var ev any
+					if err := dec.Decode(&ev); err != nil {
+						t.Fatalf("trace line is not JSON (%v):\n%s", err, out)
+					}
+					checkKeys(t, inv.String(), ev)
+				}
 			}
 			if dec.More() {
 				t.Errorf("stdout holds more than one JSON document:\n%s", out)

@@ -61,6 +61,8 @@ Commands:
   keys      list or rotate the token signing keys:  keys list|rotate
   resource  MCP servers tokens are issued for:    resource add|list|show|delete
   token     mint an access token for testing with curl
+  trace     show the live auth trace of the running server: trace [--follow] [--client ID] [--json]
+  fault     inject a fault to test a client:  fault expire|revoke|rotate-key|step-up|token-503|token-invalid-grant|delay --client ID
   version   print the version
 
 Run "tenantless <command> --help" for a command's flags. Every command takes

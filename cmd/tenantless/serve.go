@@ -17,6 +17,7 @@ import (
 
 	"github.com/tenantless/tenantless/authz"
 	"github.com/tenantless/tenantless/authz/cimd"
+	"github.com/tenantless/tenantless/authz/trace"
 	"github.com/tenantless/tenantless/resource"
 	"github.com/tenantless/tenantless/resource/weather"
 	"github.com/tenantless/tenantless/storage"
@@ -56,6 +57,7 @@ type serveConfig struct {
 	json                  bool   // print the ready line as JSON instead of the banner
 	refreshReuseGrace     time.Duration
 	signingAlg            string
+	traceSize             int
 }
 
 // weatherScopes are the scopes the weather MCP server's tools need.
@@ -112,11 +114,12 @@ func serve(ctx context.Context, args []string, e env) error {
 	}
 	met := newMetricsIf(c)
 
-	as, adminPassword, err := newAuthServer(ctx, c, st, issuer, log, met)
+	tr := newTrace(c, issuer)
+	as, adminPassword, err := newAuthServer(ctx, c, st, issuer, log, met, tr)
 	if err != nil {
 		return err
 	}
-	mcp, err := newMCPServer(c, as, issuer, log, met)
+	mcp, err := newMCPServer(c, as, issuer, log, met, tr)
 	if err != nil {
 		return err
 	}
@@ -124,6 +127,11 @@ func serve(ctx context.Context, args []string, e env) error {
 	as.Mount(mux)
 	mcp.Mount(mux)
 	health(mux, st)
+	stopTrace, err := startTrace(ctx, c, tr, st, as, mux, ln, log)
+	if err != nil {
+		return err
+	}
+	defer stopTrace()
 
 	stopMetrics, err := startMetrics(c, met, log)
 	if err != nil {
@@ -133,12 +141,15 @@ func serve(ctx context.Context, args []string, e env) error {
 	stopBackground := startBackground(ctx, c, st, as, log)
 	defer stopBackground()
 
-	srv := httpServer(front(hostGuard(mux, publicHost(issuer)), log, met), log)
+	srv := httpServer(front(hostGuard(tr.Wrap(mux), publicHost(issuer)), log, met), log)
 	log.Info("tenantless is running", "addr", listenAddrs(ln), "issuer", issuer, "db", c.db, "registration", c.registration,
 		"mcp", issuer+resource.Paths[0], "weather", c.weather)
 	return runHTTP(ctx, srv, ln, c.tls, log, func() error {
 		if err := announce(e, c.json, ln, issuer, c.db, c.registration, adminPassword, adminFromEnv(ctx, st, e)); err != nil {
 			return err
+		}
+		if !c.json {
+			fmt.Fprint(e.Stderr, traceBanner(c, issuer))
 		}
 		if e.Ready != nil {
 			e.Ready(ln.Addr().String())
@@ -178,6 +189,7 @@ func parseServe(args []string, e env) (serveConfig, error) {
 	fs.BoolVar(&c.pprof, "pprof", false, "also serve Go's profiler at http://ADDR/debug/pprof/ on the --metrics-addr listener, for performance work (env TENANTLESS_PPROF)")
 	fs.StringVar(&c.signingAlg, "signing-alg", "ES256", "JWS algorithm of access tokens: ES256 or RS256 (what most JWT libraries assume); switching rotates the key, old keys stay in the JWKS until their tokens expire (env TENANTLESS_SIGNING_ALG)")
 	fs.DurationVar(&c.auditRetention, "audit-retention", 90*24*time.Hour, "delete audit log entries older than this (env TENANTLESS_AUDIT_RETENTION)")
+	fs.IntVar(&c.traceSize, "trace-size", trace.DefaultSize, "events the live auth trace (/trace, \"tenantless trace\") keeps in memory; 0 turns the trace off (env TENANTLESS_TRACE_SIZE)")
 	pos, err := parse(fs, args, e)
 	if err != nil {
 		return c, err
@@ -264,7 +276,7 @@ func newMetricsIf(c serveConfig) *metrics {
 // newAuthServer builds the authorization server for issuer and creates
 // the first user when there is none, returning its generated password
 // (empty when none was generated).
-func newAuthServer(ctx context.Context, c serveConfig, st storage.Store, issuer string, log *slog.Logger, met *metrics) (*authz.Server, string, error) {
+func newAuthServer(ctx context.Context, c serveConfig, st storage.Store, issuer string, log *slog.Logger, met *metrics, tr *trace.Recorder) (*authz.Server, string, error) {
 	resources, err := resourceURLs(issuer)
 	if err != nil {
 		return nil, "", err
@@ -297,6 +309,7 @@ func newAuthServer(ctx context.Context, c serveConfig, st storage.Store, issuer 
 		CIMD:              resolver,
 		RateLimits:        rateLimits(c.rateLimits),
 		OnEvent:           onEvent(met),
+		Trace:             tr,
 		Logger:            log,
 	})
 	if err != nil {
@@ -312,7 +325,7 @@ type mcpServer interface {
 
 // newMCPServer builds the built-in weather MCP server, which checks its
 // tokens with as.
-func newMCPServer(c serveConfig, as *authz.Server, issuer string, log *slog.Logger, met *metrics) (mcpServer, error) {
+func newMCPServer(c serveConfig, as *authz.Server, issuer string, log *slog.Logger, met *metrics, tr *trace.Recorder) (mcpServer, error) {
 	provider, err := weather.New(weather.Config{
 		Mode:      c.weather,
 		UserAgent: "tenantless/" + version + " (+https://github.com/tenantless/tenantless)",
@@ -329,6 +342,8 @@ func newMCPServer(c serveConfig, as *authz.Server, issuer string, log *slog.Logg
 		Version:             version,
 		Logger:              log,
 		OnToolCall:          onToolCall(met),
+		Observe:             traceObserver(tr),
+		Intercept:           traceIntercept(tr),
 	})
 }
 
@@ -512,6 +527,7 @@ func ensureAdmin(ctx context.Context, st storage.Store, log *slog.Logger, passwo
 	if err != nil {
 		return "", fmt.Errorf("TENANTLESS_ADMIN_PASSWORD: %w", err)
 	}
+	u.Admin = true // the first user may open the auth trace
 	if err := st.CreateUser(ctx, u); err != nil {
 		if errors.Is(err, storage.ErrConflict) {
 			return "", nil // another process created it first
