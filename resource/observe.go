@@ -1,7 +1,6 @@
 package resource
 
 import (
-	"net/http"
 	"strings"
 	"time"
 )
@@ -53,13 +52,4 @@ type Interception struct {
 	StepUpScope string
 	// Delay holds the request back this long before it is served.
 	Delay time.Duration
-}
-
-// observe tells the observer, if any, the outcome of r.
-func (s *Server) observe(r *http.Request, o Observation, outcome string) {
-	if s.cfg.Observe == nil {
-		return
-	}
-	o.Outcome = outcome
-	s.cfg.Observe(r, o)
 }
