@@ -172,6 +172,8 @@ func StreamTrace(ctx context.Context, w http.ResponseWriter, rec *trace.Recorder
 		select {
 		case <-ctx.Done():
 			return
+		case <-rec.Done():
+			return
 		case <-keepalive.C:
 			if strings.HasPrefix(h.Get("Content-Type"), "text/event-stream") {
 				if _, err := fmt.Fprint(w, ": keepalive\n\n"); err != nil {

@@ -153,7 +153,7 @@ func (rec *Recorder) explainAuthorize(e *Event, p *pending, n Note) {
 		return
 	case CauseCIMD:
 		e.Outcome, e.Reason = Fail, "client metadata document at "+quote(e.ClientID)+" could not be used: "+n.Detail
-		e.Hint = "Serve the document at exactly that URL as JSON with client_id equal to the URL and redirect_uris (draft-ietf-oauth-client-id-metadata-document); for a document on this machine start the server with --cimd-allow-host HOST:PORT."
+		e.Hint = "Serve the document at exactly that URL as JSON with client_id equal to the URL and redirect_uris (draft-ietf-oauth-client-id-metadata-document); for a document on this machine start the server with --cimd-allow-host HOST:PORT. A document on the internet (vscode.dev, claude.ai) cannot be fetched by an offline machine: the client should fall back to dynamic registration."
 		return
 	}
 	if e.Outcome != Fail && p.errCode == "" {

@@ -50,6 +50,9 @@ type Recorder struct {
 	names   map[string]string    // client ID → name
 	faults  faults
 	actions Actions
+
+	closed    chan struct{}
+	closeOnce sync.Once
 }
 
 // tokenInfo is what the recorder learnt about an access token it saw
@@ -85,6 +88,7 @@ func New(c Config) *Recorder {
 		users:   map[string]string{},
 		names:   map[string]string{},
 		att:     attempts{byID: map[int]*Attempt{}},
+		closed:  make(chan struct{}),
 	}
 }
 
@@ -416,4 +420,20 @@ func (rec *Recorder) Size() int {
 		return 0
 	}
 	return rec.size
+}
+
+// Close ends every stream of the trace (Done is closed): the server is
+// shutting down, and open pages and "trace --follow" must let it.
+func (rec *Recorder) Close() {
+	if rec != nil {
+		rec.closeOnce.Do(func() { close(rec.closed) })
+	}
+}
+
+// Done is closed by Close.
+func (rec *Recorder) Done() <-chan struct{} {
+	if rec == nil {
+		return nil
+	}
+	return rec.closed
 }

@@ -138,6 +138,12 @@ func startTrace(ctx context.Context, c serveConfig, rec *trace.Recorder, st stor
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	go rec.Run(ctx)
+	// serve's ctx ends before the HTTP server shuts down: end the open
+	// streams first, or they would hold the shutdown up.
+	go func() {
+		<-ctx.Done()
+		rec.Close()
+	}()
 	return func() {
 		cancel()
 		if cur, err := readAdminFile(file); wrote && err == nil && cur.Token == token {

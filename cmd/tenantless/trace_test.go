@@ -852,3 +852,30 @@ func TestTraceOff(t *testing.T) {
 		t.Errorf("trace with the trace off: exit %d, want 1", code)
 	}
 }
+
+// TestTraceStreamEndsOnShutdown: an open trace stream (the page's or
+// "trace --follow") does not hold up the server's shutdown.
+func TestTraceStreamEndsOnShutdown(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "tenantless.db")
+	srv := startServer(t, db, "--weather", "offline")
+	info, err := readAdminFile(adminFile(db))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequest(http.MethodGet, info.URL+"/admin/trace?follow=1", nil)
+	req.Header.Set("Authorization", "Bearer "+info.Token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	start := time.Now()
+	srv.stop() // fails the test if serve exits non-zero
+	if _, err := io.Copy(io.Discard, resp.Body); err != nil {
+		t.Logf("stream: %v", err)
+	}
+	t.Logf("shutdown with an open stream took %v", time.Since(start))
+	if _, err := os.Stat(adminFile(db)); !os.IsNotExist(err) {
+		t.Errorf("the admin token file outlived the server: %v", err)
+	}
+}
