@@ -39,6 +39,10 @@ const (
 	AuditKeyRotated          = "key.rotated"
 	AuditInitialTokenCreated = "initial_token.created"
 	AuditInitialTokenDeleted = "initial_token.deleted"
+
+	// AuditToolCalled is a tools/call the gateway passed to the MCP server
+	// it protects; Detail names the tool, its outcome and latency.
+	AuditToolCalled = "tool.called"
 )
 
 // AuditTypes lists every audit event type, for validating a filter.
@@ -50,7 +54,7 @@ func AuditTypes() []string {
 		AuditRefreshReuseGrace, AuditRefreshRevokedUse,
 		AuditUserCreated, AuditUserPasswordChanged, AuditUserDeleted,
 		AuditKeyRotated, AuditInitialTokenCreated, AuditInitialTokenDeleted,
-		AuditResourceAdded, AuditResourceDeleted,
+		AuditResourceAdded, AuditResourceDeleted, AuditToolCalled,
 	}
 }
 
