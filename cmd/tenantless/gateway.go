@@ -63,6 +63,9 @@ func splitCommand(args []string) (flags, command []string) {
 
 // checkGateway checks the gateway flags.
 func checkGateway(g gatewayConfig) error {
+	if g.command != nil && len(g.command) == 0 {
+		return usagef("nothing after --: give the stdio MCP server's command, for example: tenantless serve -- npx -y @modelcontextprotocol/server-everything")
+	}
 	if g.upstream != "" && len(g.command) > 0 {
 		return usagef("give either --upstream URL or a command after --, not both")
 	}
