@@ -5,8 +5,10 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -288,5 +290,108 @@ func verifyIdentityJWT(t *testing.T, base, token, aud, sub, clientID string) {
 	}
 	if extra.Name != "admin" || extra.ClientID != clientID || extra.Scope != "mcp" {
 		t.Errorf("identity JWT name %q client_id %q scope %q", extra.Name, extra.ClientID, extra.Scope)
+	}
+}
+
+// TestGatewayStdio runs "serve -- COMMAND": the go-sdk client signs in
+// through the real pages and its session gets its own process, which
+// knows the user from its environment and never sees the gateway's own
+// (TENANTLESS_ADMIN_PASSWORD is set for the server).
+func TestGatewayStdio(t *testing.T) {
+	bin := filepath.Join(t.TempDir(), "stdioserver")
+	if out, err := exec.Command("go", "build", "-o", bin, "../../resource/gateway/testdata/stdioserver").CombinedOutput(); err != nil {
+		t.Fatalf("build the stdio test server: %v\n%s", err, out)
+	}
+	db := filepath.Join(t.TempDir(), "tenantless.db")
+	srv := startServer(t, db, "--scopes", "tools admin", "--", bin, "--unused-arg")
+	if !strings.Contains(srv.stderr.String(), "Behind it      gateway to the stdio MCP server") {
+		t.Errorf("banner does not say what is behind /mcp:\n%s", srv.stderr)
+	}
+	h, _ := goSDKHandler(t, srv.base, true, "")
+	cs, err := mcp.NewClient(&mcp.Implementation{Name: "gateway-test", Version: "0"}, nil).
+		Connect(t.Context(), &mcp.StreamableClientTransport{Endpoint: srv.base + "/mcp", OAuthHandler: h}, nil)
+	if err != nil {
+		t.Fatalf("connect through the gateway: %v", err)
+	}
+	defer cs.Close()
+	res, err := cs.CallTool(t.Context(), &mcp.CallToolParams{Name: "whoami"})
+	if err != nil || res.IsError {
+		t.Fatalf("whoami: %v %v", err, res)
+	}
+	var who struct {
+		User   string   `json:"user"`
+		UserID string   `json:"user_id"`
+		Scopes string   `json:"scopes"`
+		Env    []string `json:"env"`
+	}
+	b, _ := json.Marshal(res.StructuredContent)
+	_ = json.Unmarshal(b, &who)
+	ts, _ := h.TokenSource(t.Context())
+	tok, _ := ts.Token()
+	_, claims := jwtClaims(t, tok.AccessToken)
+	if who.User != "admin" || who.UserID != claims["sub"] || who.Scopes != "tools" {
+		t.Errorf("process identity %+v, want admin, %v, scopes tools", who, claims["sub"])
+	}
+	for _, n := range who.Env {
+		if n == "TENANTLESS_ADMIN_PASSWORD" {
+			t.Error("the gateway's admin password leaked into the stdio process")
+		}
+	}
+	var md struct {
+		ScopesSupported []string `json:"scopes_supported"`
+	}
+	getJSON(t, srv.base+"/.well-known/oauth-authorization-server", &md)
+	if strings.Join(md.ScopesSupported, " ") != "tools admin" && !strings.Contains(strings.Join(md.ScopesSupported, " "), "tools admin") {
+		t.Errorf("authorization server scopes %v, want the --scopes", md.ScopesSupported)
+	}
+}
+
+// TestGatewayUpstreamDown: the server starts with its upstream down,
+// /readyz says the upstream is not answering, and an MCP request gets a
+// 502 JSON-RPC error naming it (checked before the token, so here a 401
+// comes first: discovery still works).
+func TestGatewayUpstreamDown(t *testing.T) {
+	dead := "http://127.0.0.1:" + freePort(t) + "/mcp"
+	db := filepath.Join(t.TempDir(), "tenantless.db")
+	srv := startServer(t, db, "--upstream", dead)
+	res, err := http.Get(srv.base + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != http.StatusServiceUnavailable || !strings.Contains(string(body), dead) {
+		t.Errorf("/readyz with the upstream down: %d %s", res.StatusCode, body)
+	}
+	res, err = http.Post(srv.base+"/mcp", "application/json", strings.NewReader(`{}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusUnauthorized {
+		t.Errorf("unauthenticated POST with the upstream down: %d, want 401 (discovery works)", res.StatusCode)
+	}
+}
+
+// TestGatewayFlags: mistakes in the gateway flags are usage errors that
+// say what to write.
+func TestGatewayFlags(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--upstream", "ftp://x"}, "is not an http(s) URL"},
+		{[]string{"--upstream", "http://127.0.0.1:1/mcp", "--", "npx"}, "not both"},
+		{[]string{"--"}, "nothing after --"},
+		{[]string{"--upstream", "http://127.0.0.1:1/mcp", "--tool-scope", "delete_*"}, "GLOB=SCOPE"},
+		{[]string{"--upstream", "http://127.0.0.1:1/mcp", "--upstream-header", "X-Key"}, "NAME=VALUE"},
+		{[]string{"--tool-scope", "a=b"}, "need --upstream"},
+	} {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			code, _, stderr := runCLI(t, "", append([]string{"serve", "--db", filepath.Join(t.TempDir(), "x.db")}, tc.args...)...)
+			if code != 2 || !strings.Contains(stderr, tc.want) {
+				t.Errorf("exit %d, stderr %q; want 2 and %q", code, stderr, tc.want)
+			}
+		})
 	}
 }
