@@ -9,6 +9,7 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -47,7 +48,7 @@ func newProxy(g *Gateway) (*proxy, error) {
 		FlushInterval:  -1, // SSE: every event as it arrives
 		ModifyResponse: p.modifyResponse,
 		ErrorHandler:   p.errorHandler,
-		ErrorLog:       nil,
+		BufferPool:     &bufferPool{},
 	}
 	return p, nil
 }
@@ -191,3 +192,16 @@ func shortErr(err error) string {
 	}
 	return err.Error()
 }
+
+// bufferPool reuses the proxy's 32 KB copy buffers (one per response
+// otherwise).
+type bufferPool struct{ p sync.Pool }
+
+func (b *bufferPool) Get() []byte {
+	if buf, ok := b.p.Get().(*[]byte); ok {
+		return *buf
+	}
+	return make([]byte, 32<<10)
+}
+
+func (b *bufferPool) Put(buf []byte) { b.p.Put(&buf) }
