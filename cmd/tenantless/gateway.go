@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"path"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/tenantless/tenantless/authz"
@@ -188,7 +189,7 @@ func resourceName(c serveConfig) string {
 // newGateway builds the gateway in front of the upstream MCP server: it
 // checks tokens with as, signs identities with as's key, names users
 // from st, and audits and counts every tool call.
-func newGateway(c serveConfig, as *authz.Server, st storage.Store, issuer string, log *slog.Logger, met *metrics) (*gateway.Gateway, error) {
+func newGateway(c serveConfig, as *authz.Server, st storage.Store, issuer string, log *slog.Logger, met *metrics) (*gatewayServer, error) {
 	ts, err := toolScopes(c.gateway)
 	if err != nil {
 		return nil, err
@@ -198,7 +199,8 @@ func newGateway(c serveConfig, as *authz.Server, st storage.Store, issuer string
 		return nil, err
 	}
 	count := onToolCall(met)
-	return gateway.New(gateway.Config{
+	audit := newAuditQueue(st, log)
+	g, err := gateway.New(gateway.Config{
 		Upstream:            c.gateway.upstream,
 		Command:             c.gateway.command,
 		Verify:              verifier(as),
@@ -227,29 +229,117 @@ func newGateway(c serveConfig, as *authz.Server, st storage.Store, issuer string
 			if tc.Outcome != "ok" {
 				outcome = "failure"
 			}
-			// The audit log must not slow or fail the call: written after
-			// the answer, errors logged.
-			e := storage.AuditEvent{
+			audit.add(storage.AuditEvent{
 				Time: time.Now(), Type: authz.AuditToolCalled, UserID: tc.Subject, ClientID: tc.ClientID,
 				Address: tc.Address, Outcome: outcome, Actor: storage.ActorServer,
 				Detail: fmt.Sprintf("%s: %s in %.1f ms", tc.Tool, tc.Outcome, float64(tc.Latency.Microseconds())/1000),
-			}
-			go func() {
-				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-				defer cancel()
-				if err := st.AppendAudit(ctx, e); err != nil {
-					log.Error("audit tool call", "err", err)
-				}
-			}()
+			})
 		},
 		Logger: log.With("upstream", upstreamName(c.gateway)),
 	})
+	if err != nil {
+		audit.close()
+		return nil, err
+	}
+	return &gatewayServer{Gateway: g, audit: audit}, nil
+}
+
+// gatewayServer is the gateway with its audit writer.
+type gatewayServer struct {
+	*gateway.Gateway
+	audit *auditQueue
+}
+
+// Close ends the stdio processes, then writes the audit events still queued.
+func (g *gatewayServer) Close() {
+	g.Gateway.Close()
+	g.audit.close()
+}
+
+// auditQueue writes tool-call events off the request path, many per
+// transaction under load (one commit per batch instead of per call). A
+// full queue makes callers wait rather than lose events.
+type auditQueue struct {
+	st   storage.Store
+	log  *slog.Logger
+	ch   chan storage.AuditEvent
+	done chan struct{}
+
+	mu     sync.RWMutex
+	closed bool
+}
+
+func newAuditQueue(st storage.Store, log *slog.Logger) *auditQueue {
+	q := &auditQueue{st: st, log: log, ch: make(chan storage.AuditEvent, 4096), done: make(chan struct{})}
+	go q.run()
+	return q
+}
+
+// add queues e; after close (a call that outlived shutdown) it is logged
+// instead.
+func (q *auditQueue) add(e storage.AuditEvent) {
+	q.mu.RLock()
+	defer q.mu.RUnlock()
+	if q.closed {
+		q.log.Warn("tool call after shutdown not audited", "detail", e.Detail, "user_id", e.UserID)
+		return
+	}
+	q.ch <- e
+}
+
+// close writes what is queued and stops.
+func (q *auditQueue) close() {
+	q.mu.Lock()
+	if !q.closed {
+		q.closed = true
+		close(q.ch)
+	}
+	q.mu.Unlock()
+	<-q.done
+}
+
+func (q *auditQueue) run() {
+	defer close(q.done)
+	for e := range q.ch {
+		batch := []storage.AuditEvent{e}
+	drain:
+		for len(batch) < 256 {
+			select {
+			case e, ok := <-q.ch:
+				if !ok {
+					break drain
+				}
+				batch = append(batch, e)
+			default:
+				break drain
+			}
+		}
+		if err := q.write(batch); err != nil {
+			q.log.Error("audit tool calls", "events", len(batch), "err", err)
+		}
+	}
+}
+
+func (q *auditQueue) write(batch []storage.AuditEvent) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	tx, err := q.st.BeginTx(ctx)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = q.st.Rollback(tx) }()
+	for _, e := range batch {
+		if err := q.st.AppendAudit(tx, e); err != nil {
+			return err
+		}
+	}
+	return q.st.Commit(tx)
 }
 
 // readiness is the readiness check of an MCP server that has one (the
 // gateway: does the upstream answer).
 func readiness(m mcpServer) func(context.Context) error {
-	if g, ok := m.(*gateway.Gateway); ok {
+	if g, ok := m.(interface{ Ready(context.Context) error }); ok {
 		return g.Ready
 	}
 	return nil
@@ -257,14 +347,14 @@ func readiness(m mcpServer) func(context.Context) error {
 
 // closeMCP ends what the MCP server runs (a gateway's stdio processes).
 func closeMCP(m mcpServer) {
-	if g, ok := m.(*gateway.Gateway); ok {
+	if g, ok := m.(interface{ Close() }); ok {
 		g.Close()
 	}
 }
 
 // behind says what the MCP endpoint serves, for the banner and log.
 func behind(c serveConfig, m mcpServer) string {
-	if g, ok := m.(*gateway.Gateway); ok {
+	if g, ok := m.(interface{ Describe() string }); ok {
 		return "gateway to " + g.Describe()
 	}
 	return "the built-in weather tools (data: " + c.weather + ")"
