@@ -188,8 +188,10 @@ func resourceName(c serveConfig) string {
 
 // newGateway builds the gateway in front of the upstream MCP server: it
 // checks tokens with as, signs identities with as's key, names users
-// from st, and audits and counts every tool call.
-func newGateway(c serveConfig, as *authz.Server, st storage.Store, issuer string, log *slog.Logger, met *metrics) (*gatewayServer, error) {
+// from st, and audits and counts every tool call. When ctx ends (shutdown
+// begins) its GET streams and stdio processes end, so that the graceful
+// shutdown does not wait for them.
+func newGateway(ctx context.Context, c serveConfig, as *authz.Server, st storage.Store, issuer string, log *slog.Logger, met *metrics) (*gatewayServer, error) {
 	ts, err := toolScopes(c.gateway)
 	if err != nil {
 		return nil, err
@@ -241,6 +243,7 @@ func newGateway(c serveConfig, as *authz.Server, st storage.Store, issuer string
 		audit.close()
 		return nil, err
 	}
+	context.AfterFunc(ctx, g.Close)
 	return &gatewayServer{Gateway: g, audit: audit}, nil
 }
 

@@ -395,3 +395,40 @@ func TestGatewayFlags(t *testing.T) {
 		})
 	}
 }
+
+// TestGatewayShutdown stops the server while a client is connected with
+// its GET stream open: the shutdown is clean (exit 0: the stream does not
+// hold it past its deadline) and, for a stdio upstream, the session's
+// process is gone.
+func TestGatewayShutdown(t *testing.T) {
+	bin := filepath.Join(t.TempDir(), "stdioserver")
+	if out, err := exec.Command("go", "build", "-o", bin, "../../resource/gateway/testdata/stdioserver").CombinedOutput(); err != nil {
+		t.Fatalf("build the stdio test server: %v\n%s", err, out)
+	}
+	up := startTestUpstream(t)
+	for _, tc := range []struct {
+		name string
+		args []string
+	}{
+		{"http", []string{"--upstream", up.url}},
+		{"stdio", []string{"--", bin}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := startServer(t, filepath.Join(t.TempDir(), "tenantless.db"), tc.args...)
+			h, _ := goSDKHandler(t, srv.base, true, "")
+			cs, err := mcp.NewClient(&mcp.Implementation{Name: "shutdown-test", Version: "0"}, nil).
+				Connect(t.Context(), &mcp.StreamableClientTransport{Endpoint: srv.base + "/mcp", OAuthHandler: h}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer cs.Close()
+			if _, err := cs.ListTools(t.Context(), nil); err != nil {
+				t.Fatal(err)
+			}
+			srv.stop() // fails the test if serve exits non-zero
+			if tc.name == "stdio" && !strings.Contains(srv.stderr.String(), "reason=\"the gateway is shutting down\"") {
+				t.Errorf("the stdio process was not ended at shutdown:\n%s", srv.stderr)
+			}
+		})
+	}
+}

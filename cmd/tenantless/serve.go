@@ -118,7 +118,7 @@ func serve(ctx context.Context, args []string, e env) error {
 	if err != nil {
 		return err
 	}
-	mcp, err := newMCPServer(c, as, st, issuer, log, met)
+	mcp, err := newMCPServer(ctx, c, as, st, issuer, log, met)
 	if err != nil {
 		return err
 	}
@@ -322,9 +322,9 @@ type mcpServer interface {
 // newMCPServer builds the built-in weather MCP server, which checks its
 // tokens with as, or with --upstream or a command the gateway in front of
 // that MCP server.
-func newMCPServer(c serveConfig, as *authz.Server, st storage.Store, issuer string, log *slog.Logger, met *metrics) (mcpServer, error) {
+func newMCPServer(ctx context.Context, c serveConfig, as *authz.Server, st storage.Store, issuer string, log *slog.Logger, met *metrics) (mcpServer, error) {
 	if c.gateway.on() {
-		return newGateway(c, as, st, issuer, log, met)
+		return newGateway(ctx, c, as, st, issuer, log, met)
 	}
 	provider, err := weather.New(weather.Config{
 		Mode:      c.weather,

@@ -122,6 +122,9 @@ type Gateway struct {
 	ids      *identities
 	sessions *sessions
 	warned   sync.Map // schema problems already logged
+	// closing ends when Close is called: GET streams end with it.
+	closing context.Context
+	close   context.CancelFunc
 }
 
 // upstream is where a checked request goes: an HTTP proxy or the stdio
@@ -174,6 +177,7 @@ func New(cfg Config) (*Gateway, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	g := &Gateway{cfg: cfg, log: log, base: base}
+	g.closing, g.close = context.WithCancel(context.Background())
 	g.ids = newIdentities(cfg)
 	g.sessions = newSessions(cfg.Now)
 	if cfg.Upstream != "" {
@@ -223,8 +227,14 @@ func (g *Gateway) Describe() string { return g.upstream.describe() }
 // connections; a stdio command can be found).
 func (g *Gateway) Ready(ctx context.Context) error { return g.upstream.ready(ctx) }
 
-// Close ends every stdio process and idle upstream connection.
-func (g *Gateway) Close() { g.upstream.close() }
+// Close ends the GET streams, every stdio process and idle upstream
+// connections, so that a graceful HTTP shutdown is not held up by
+// streams that never end. Requests in progress on an HTTP upstream go on.
+// Call it when shutdown begins; calling it again does nothing more.
+func (g *Gateway) Close() {
+	g.close()
+	g.upstream.close()
+}
 
 func (g *Gateway) metadata(w http.ResponseWriter, r *http.Request) {
 	resource.ServeMetadata(w, r, func(r *http.Request, p string) resource.ProtectedResourceMetadata {

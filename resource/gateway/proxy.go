@@ -91,6 +91,14 @@ func (p *proxy) serve(w http.ResponseWriter, r *http.Request, c *call) {
 		return
 	}
 	ctx := context.WithValue(r.Context(), identityHeadersKey{}, h)
+	if r.Method == http.MethodGet {
+		// The notification stream lasts as long as the session: it ends
+		// when the gateway closes.
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithCancel(ctx)
+		defer context.AfterFunc(p.g.closing, cancel)()
+		defer cancel()
+	}
 	p.rp.ServeHTTP(w, r.WithContext(ctx))
 }
 
