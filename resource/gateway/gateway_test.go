@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -237,4 +238,29 @@ func FuzzParseMessages(f *testing.F) {
 	f.Add([]byte(`[{"id":null,"method":"tools/call","params":[1]}]`))
 	f.Add([]byte(`{"id":1,"method":"tools/call","params":{"name":7}}`))
 	f.Fuzz(func(t *testing.T, b []byte) { _, _ = parseMessages(b) })
+}
+
+// TestToolSchemaWarnings: a tools/list from the upstream whose schemas
+// single-type clients would trip over is passed on unchanged and logged
+// once per tool and problem.
+func TestToolSchemaWarnings(t *testing.T) {
+	s := mcp.NewServer(&mcp.Implementation{Name: "up", Version: "1"}, nil)
+	s.AddTool(&mcp.Tool{Name: "search", InputSchema: map[string]any{
+		"type":       "object",
+		"properties": map[string]any{"limit": map[string]any{"type": []any{"integer", "null"}}},
+	}}, func(context.Context, *mcp.CallToolRequest) (*mcp.CallToolResult, error) { return &mcp.CallToolResult{}, nil })
+	up := httptest.NewServer(mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return s }, nil))
+	t.Cleanup(up.Close) // after the client and the gateway (cleanups run last first)
+	logs := &logBuffer{}
+	base, _ := startGateway(t, Config{Upstream: up.URL, Logger: slog.New(slog.NewTextHandler(logs, nil))})
+	cs := connect(t, base+"/mcp", "alice-token")
+	for range 2 {
+		res, err := cs.ListTools(t.Context(), nil)
+		if err != nil || len(res.Tools) != 1 {
+			t.Fatalf("tools/list: %v %v", err, res)
+		}
+	}
+	if n := strings.Count(logs.String(), `msg="upstream tool schema may break clients" tool=search schema=inputSchema problem="#/properties/limit: type is a list`); n != 1 {
+		t.Errorf("%d schema warnings for search, want 1:\n%s", n, logs)
+	}
 }
