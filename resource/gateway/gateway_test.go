@@ -248,7 +248,9 @@ func TestToolSchemaWarnings(t *testing.T) {
 	s.AddTool(&mcp.Tool{Name: "search", InputSchema: map[string]any{
 		"type":       "object",
 		"properties": map[string]any{"limit": map[string]any{"type": []any{"integer", "null"}}},
-	}}, func(context.Context, *mcp.CallToolRequest) (*mcp.CallToolResult, error) { return &mcp.CallToolResult{}, nil })
+	}}, func(context.Context, *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		return &mcp.CallToolResult{}, nil
+	})
 	up := httptest.NewServer(mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return s }, nil))
 	t.Cleanup(up.Close) // after the client and the gateway (cleanups run last first)
 	logs := &logBuffer{}
