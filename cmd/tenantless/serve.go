@@ -25,6 +25,8 @@ import (
 
 const serveUsage = `Usage:
   tenantless [serve] [flags]
+  tenantless [serve] [flags] --upstream URL        protect your MCP server at URL (Streamable HTTP)
+  tenantless [serve] [flags] -- COMMAND [ARGS...]  protect a stdio MCP server, one process per session
 
 Runs the authorization server (and the MCP server it protects) until
 interrupted. On first start with no users it creates the user "admin" and

@@ -34,10 +34,18 @@ type stdio struct {
 	closed bool
 	reaper sync.Once
 	stop   chan struct{}
+	// events keeps each session's recent SSE events for Last-Event-ID
+	// resumption, shared by all sessions and bounded in total.
+	events *mcp.MemoryEventStore
 }
 
+// eventBytes bounds the resumable events kept for all stdio sessions.
+const eventBytes = 16 << 20
+
 func newStdio(g *Gateway) *stdio {
-	return &stdio{g: g, procs: map[string]*proc{}, gone: map[string]error{}, stop: make(chan struct{})}
+	events := mcp.NewMemoryEventStore(nil)
+	events.SetMaxBytes(eventBytes)
+	return &stdio{g: g, procs: map[string]*proc{}, gone: map[string]error{}, stop: make(chan struct{}), events: events}
 }
 
 func (s *stdio) describe() string {
@@ -269,7 +277,7 @@ func (p *proc) run() error {
 	}
 	p.process = conn
 	p.pid = cmd.Process.Pid
-	p.transport = &mcp.StreamableServerTransport{SessionID: p.sid, EventStore: mcp.NewMemoryEventStore(nil)}
+	p.transport = &mcp.StreamableServerTransport{SessionID: p.sid, EventStore: p.s.events}
 	p.client, err = p.transport.Connect(ctx)
 	if err != nil {
 		cancel()
@@ -395,6 +403,7 @@ func (p *proc) exited(readErr error) {
 			p.s.remove(p.sid, nil)
 		}
 		_ = p.client.Close()
+		_ = p.s.events.SessionClosed(context.Background(), p.sid)
 		p.cancel()
 	})
 }
