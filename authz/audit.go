@@ -43,6 +43,9 @@ const (
 	// AuditFaultInjected is a fault injected from the auth trace (the
 	// page or "tenantless fault").
 	AuditFaultInjected = "fault.injected"
+	// AuditToolCalled is a tools/call the gateway passed to the MCP server
+	// it protects; Detail names the tool, its outcome and latency.
+	AuditToolCalled = "tool.called"
 )
 
 // AuditTypes lists every audit event type, for validating a filter.
@@ -54,7 +57,7 @@ func AuditTypes() []string {
 		AuditRefreshReuseGrace, AuditRefreshRevokedUse,
 		AuditUserCreated, AuditUserPasswordChanged, AuditUserDeleted,
 		AuditKeyRotated, AuditInitialTokenCreated, AuditInitialTokenDeleted,
-		AuditResourceAdded, AuditResourceDeleted, AuditFaultInjected,
+		AuditResourceAdded, AuditResourceDeleted, AuditFaultInjected, AuditToolCalled,
 	}
 }
 

@@ -125,7 +125,10 @@ func MintAccessToken(ctx context.Context, st storage.Store, m Mint, now time.Tim
 	sess.JWTClaims.IssuedAt = iat
 	sess.SetExpiresAt(fosite.AccessToken, exp)
 	req := &fosite.Request{
-		ID:             randomToken(16),
+		// The grant ID: "tenantless grant revoke ID" takes it, so it must
+		// not start with "-" as a bare random token may (a flag to the
+		// command line).
+		ID:             "cli-" + randomToken(16),
 		RequestedAt:    iat,
 		Client:         &fosite.DefaultClient{ID: clientID},
 		RequestedScope: scopes, GrantedScope: scopes,

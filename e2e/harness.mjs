@@ -100,12 +100,13 @@ class Tail {
 
 /**
  * Runs a child process whose output is kept (the last tailLines lines),
- * and waits until readyURL answers 200. The returned handle has the tail
+ * and waits until readyURL answers 200 (or, with ready, until ready()
+ * resolves true). The returned handle has the tail
  * (output), and stop(), which ends the process (SIGTERM, then SIGKILL after
  * 5 s) and removes dir. If the process exits or readyURL does not answer
  * within timeout, the process is stopped and the error carries the tail.
  */
-export async function startProcess({ name, command, args, env, cwd, dir, readyURL, timeout, interval, tailLines = 200 }) {
+export async function startProcess({ name, command, args, env, cwd, dir, readyURL, ready, timeout, interval, tailLines = 200 }) {
   const output = new Tail(tailLines);
   const child = spawn(command, args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
   let exited = null;
@@ -132,9 +133,10 @@ export async function startProcess({ name, command, args, env, cwd, dir, readyUR
   };
   try {
     await waitFor(
-      `${readyURL} to answer 200`,
+      ready ? `${name} to be ready` : `${readyURL} to answer 200`,
       async () => {
         if (exited) throw new Error(`${name} exited (${JSON.stringify(exited)})`);
+        if (ready) return ready();
         const res = await fetch(readyURL);
         await res.body?.cancel();
         return res.status === 200;

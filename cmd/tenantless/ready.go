@@ -83,13 +83,16 @@ func checkServeFlags(c serveConfig) error {
 // readyInfo is what serve prints once it accepts connections: the banner,
 // or with --json one JSON object on stdout.
 type readyInfo struct {
-	Listen        []string `json:"listen"`
-	Issuer        string   `json:"issuer"`
-	MCPURL        string   `json:"mcp_url"`
-	AccountURL    string   `json:"account_url"`
-	DB            string   `json:"db"`
-	Registration  string   `json:"registration"`
-	AdminUsername string   `json:"admin_username,omitempty"`
+	Listen       []string `json:"listen"`
+	Issuer       string   `json:"issuer"`
+	MCPURL       string   `json:"mcp_url"`
+	AccountURL   string   `json:"account_url"`
+	DB           string   `json:"db"`
+	Registration string   `json:"registration"`
+	// Behind says what the MCP endpoint serves: the weather tools, or the
+	// upstream MCP server the gateway protects.
+	Behind        string `json:"behind"`
+	AdminUsername string `json:"admin_username,omitempty"`
 	// AdminPassword is set only when serve generated it now: the only
 	// time it is shown.
 	AdminPassword string `json:"admin_password,omitempty"`
@@ -100,9 +103,9 @@ type readyInfo struct {
 // password of a newly created admin, if any; adminFromEnv says that the
 // user admin exists and TENANTLESS_ADMIN_PASSWORD is set, so the banner
 // says whom to sign in as without showing the password.
-func announce(e env, asJSON bool, ln net.Listener, issuer, db, registration, adminPassword string, adminFromEnv bool) error {
+func announce(e env, asJSON bool, ln net.Listener, issuer, db, registration, adminPassword string, adminFromEnv bool, behind string) error {
 	if !asJSON {
-		fmt.Fprint(e.Stderr, banner(issuer, db, adminPassword, adminFromEnv))
+		fmt.Fprint(e.Stderr, banner(issuer, db, adminPassword, adminFromEnv, behind))
 		return nil
 	}
 	abs, err := filepath.Abs(db)
@@ -112,6 +115,7 @@ func announce(e env, asJSON bool, ln net.Listener, issuer, db, registration, adm
 	info := readyInfo{
 		Listen: strings.Fields(listenAddrs(ln)), Issuer: issuer, MCPURL: issuer + resource.Paths[0],
 		AccountURL: issuer + "/account", DB: abs, Registration: registration, AdminPassword: adminPassword,
+		Behind: behind,
 	}
 	if adminPassword != "" || adminFromEnv {
 		info.AdminUsername = "admin"

@@ -26,6 +26,8 @@ import (
 
 const serveUsage = `Usage:
   tenantless [serve] [flags]
+  tenantless [serve] [flags] --upstream URL        protect your MCP server at URL (Streamable HTTP)
+  tenantless [serve] [flags] -- COMMAND [ARGS...]  protect a stdio MCP server, one process per session
 
 Runs the authorization server (and the MCP server it protects) until
 interrupted. On first start with no users it creates the user "admin" and
@@ -58,6 +60,8 @@ type serveConfig struct {
 	refreshReuseGrace     time.Duration
 	signingAlg            string
 	traceSize             int
+	gateway               gatewayConfig       // an upstream MCP server instead of the weather server
+	getenv                func(string) string // the process environment, for a stdio upstream
 }
 
 // weatherScopes are the scopes the weather MCP server's tools need.
@@ -119,14 +123,15 @@ func serve(ctx context.Context, args []string, e env) error {
 	if err != nil {
 		return err
 	}
-	mcp, err := newMCPServer(c, as, issuer, log, met, tr)
+	mcp, err := newMCPServer(ctx, c, as, st, issuer, log, met, tr)
 	if err != nil {
 		return err
 	}
 	mux := http.NewServeMux()
 	as.Mount(mux)
 	mcp.Mount(mux)
-	health(mux, st)
+	health(mux, st, readiness(mcp))
+	defer closeMCP(mcp)
 	stopTrace, err := startTrace(ctx, c, tr, st, as, mux, ln, log)
 	if err != nil {
 		return err
@@ -143,9 +148,9 @@ func serve(ctx context.Context, args []string, e env) error {
 
 	srv := httpServer(front(hostGuard(tr.Wrap(mux), publicHost(issuer)), log, met), log)
 	log.Info("tenantless is running", "addr", listenAddrs(ln), "issuer", issuer, "db", c.db, "registration", c.registration,
-		"mcp", issuer+resource.Paths[0], "weather", c.weather)
+		"mcp", issuer+resource.Paths[0], "behind", behind(c, mcp))
 	return runHTTP(ctx, srv, ln, c.tls, log, func() error {
-		if err := announce(e, c.json, ln, issuer, c.db, c.registration, adminPassword, adminFromEnv(ctx, st, e)); err != nil {
+		if err := announce(e, c.json, ln, issuer, c.db, c.registration, adminPassword, adminFromEnv(ctx, st, e), behind(c, mcp)); err != nil {
 			return err
 		}
 		if !c.json {
@@ -163,6 +168,8 @@ func serve(ctx context.Context, args []string, e env) error {
 func parseServe(args []string, e env) (serveConfig, error) {
 	fs := flagSet(e, "serve", serveUsage)
 	var c serveConfig
+	args, c.gateway.command = splitCommand(args)
+	gatewayFlags(fs, &c.gateway)
 	fs.StringVar(&c.addr, "addr", "localhost:8080", "HOST:PORT to listen on; localhost means both 127.0.0.1 and [::1] (env TENANTLESS_ADDR)")
 	fs.BoolVar(&c.json, "json", false, "when ready, print one JSON object (snake_case keys: listen, issuer, mcp_url, db, ...) on stdout instead of the banner")
 	fs.StringVar(&c.issuer, "issuer", "", "public base URL and OAuth issuer; default http://localhost:<listen port>; set it for a LAN or reverse proxy (env TENANTLESS_ISSUER)")
@@ -202,6 +209,10 @@ func parseServe(args []string, e env) (serveConfig, error) {
 	}
 	c.db = *db
 	c.adminPassword = e.Getenv("TENANTLESS_ADMIN_PASSWORD")
+	c.getenv = e.Getenv
+	if err := checkGateway(c.gateway); err != nil {
+		return c, err
+	}
 	if err := checkServeFlags(c); err != nil {
 		return c, err
 	}
@@ -298,8 +309,8 @@ func newAuthServer(ctx context.Context, c serveConfig, st storage.Store, issuer 
 		Templates:         tmpl,
 		Issuer:            issuer,
 		Resources:         resources,
-		Scopes:            weatherScopes,
-		ResourceName:      "Weather",
+		Scopes:            serverScopes(c),
+		ResourceName:      resourceName(c),
 		SigningAlg:        c.signingAlg,
 		AccessTokenTTL:    c.accessTTL,
 		RefreshTokenTTL:   c.refreshTTL,
@@ -324,8 +335,12 @@ type mcpServer interface {
 }
 
 // newMCPServer builds the built-in weather MCP server, which checks its
-// tokens with as.
-func newMCPServer(c serveConfig, as *authz.Server, issuer string, log *slog.Logger, met *metrics, tr *trace.Recorder) (mcpServer, error) {
+// tokens with as, or with --upstream or a command the gateway in front of
+// that MCP server. Both report to the auth trace tr (nil: off).
+func newMCPServer(ctx context.Context, c serveConfig, as *authz.Server, st storage.Store, issuer string, log *slog.Logger, met *metrics, tr *trace.Recorder) (mcpServer, error) {
+	if c.gateway.on() {
+		return newGateway(ctx, c, as, st, issuer, log, met, tr)
+	}
 	provider, err := weather.New(weather.Config{
 		Mode:      c.weather,
 		UserAgent: "tenantless/" + version + " (+https://github.com/tenantless/tenantless)",
@@ -547,7 +562,7 @@ func ensureAdmin(ctx context.Context, st storage.Store, log *slog.Logger, passwo
 
 // banner is what a person sees when the server is ready: where things
 // are, and how to connect the usual clients.
-func banner(issuer, db, adminPassword string, adminFromEnv bool) string {
+func banner(issuer, db, adminPassword string, adminFromEnv bool, behind string) string {
 	abs, err := filepath.Abs(db)
 	if err != nil {
 		abs = db
@@ -556,6 +571,7 @@ func banner(issuer, db, adminPassword string, adminFromEnv bool) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "\n  tenantless is ready\n\n")
 	fmt.Fprintf(&b, "    MCP server     %s\n", mcpURL)
+	fmt.Fprintf(&b, "    Behind it      %s\n", behind)
 	fmt.Fprintf(&b, "    OAuth issuer   %s\n", issuer)
 	fmt.Fprintf(&b, "    Your apps      %s/account\n", issuer)
 	fmt.Fprintf(&b, "    Database       %s\n", abs)
