@@ -19,6 +19,8 @@ import (
 	"github.com/go-jose/go-jose/v3"
 	josejwt "github.com/go-jose/go-jose/v3/jwt"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/tenantless/tenantless/authz/trace"
 )
 
 // testUpstream is an unauthenticated go-sdk MCP server, the kind the
@@ -240,6 +242,17 @@ func TestGatewayHTTP(t *testing.T) {
 	if *consents != 2 {
 		t.Errorf("consent pages %d, want 2 (sign-in, then the admin step-up)", *consents)
 	}
+
+	// The gateway's MCP requests are in the auth trace like the built-in
+	// server's: the step-up's 403 with the missing scope, then the call.
+	waitTrace(t, db, "the gateway's refused delete_thing", func(e trace.Event) bool {
+		return e.Route == "POST /mcp" && e.Status == http.StatusForbidden && e.Outcome == trace.Fail &&
+			strings.Contains(e.Step, "delete_thing") && strings.Contains(e.Reason+e.Hint, "admin")
+	})
+	waitTrace(t, db, "the gateway's delete_thing after the step-up", func(e trace.Event) bool {
+		return e.Route == "POST /mcp" && e.Status == http.StatusOK && e.Outcome == trace.OK &&
+			strings.Contains(e.Step, "delete_thing") && e.User == "admin"
+	})
 
 	waitFor(t, "tool calls in the audit log", func() bool {
 		var details []string
