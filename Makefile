@@ -21,8 +21,13 @@ run: build ## build and start the server on http://localhost:8080 (database ./te
 	./$(BIN) serve
 
 .PHONY: test
-test: ## run every test (unit, storage conformance, end-to-end) with the race detector
+test: ## run every test (unit, storage conformance, end-to-end) with the race detector; PostgreSQL's only with TENANTLESS_TEST_POSTGRES_URL
+	@[ -n "$$TENANTLESS_TEST_POSTGRES_URL" ] || echo "make test: the PostgreSQL tests are skipped; run them with make test-postgres (needs apt-get install postgresql)"
 	$(GO) test -race -count=1 ./...
+
+.PHONY: test-postgres
+test-postgres: ## run the PostgreSQL tests (conformance suite, several instances) on a throwaway cluster (needs apt-get install postgresql)
+	./.ci/postgres $(GO) test -race -count=1 -run 'Postgres' ./...
 
 # The Go end-to-end tests make e2e runs (make test runs them too).
 E2E_GO_TEST = $(GO) test -race -count=1 -run 'EndToEnd|Restart|GoSDK|MetadataDocument|ResourceChallenges|AccountPage|CrashSafety|VSCodeFlow|ClaudeCodeFlow' ./cmd/...

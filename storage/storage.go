@@ -14,6 +14,11 @@ var (
 	// ErrConflict means a unique key is already taken, or a conditional
 	// update lost a race (for example a second rotation of one refresh token).
 	ErrConflict = errors.New("storage: conflict")
+	// ErrUnavailable means the database could not be reached or refused
+	// the work for a reason that passes (it is down, restarting, out of
+	// connections, or locked by another process for too long). Nothing was
+	// changed; the same call may succeed later. HTTP answers it with 503.
+	ErrUnavailable = errors.New("storage: database unavailable")
 )
 
 // Client is a registered OAuth client (RFC 7591 §2 metadata plus our bookkeeping).
