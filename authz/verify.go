@@ -26,7 +26,8 @@ var ErrInvalidToken = errors.New("invalid access token")
 // looking at the store again. Revocations made by this process (at
 // /revoke, by refresh rotation or reuse detection, by deleting a client)
 // take effect at once; this only bounds revocations made by another
-// process on the same database, such as the admin CLI.
+// process on the same database, such as the admin CLI, when the store
+// cannot report them (invalidate.go).
 const recheckAfter = 10 * time.Second
 
 // VerifyAccessToken checks an access token issued by this server: its
@@ -44,8 +45,9 @@ func (s *Server) VerifyAccessToken(ctx context.Context, token string) (AccessTok
 func (s *Server) verifyAccessToken(ctx context.Context, token string) (AccessToken, fosite.AccessRequester, error) {
 	key := sha256.Sum256([]byte(token))
 	now := s.now()
+	caching := s.caching()
 	hit, gen, ok := s.verified.get(key, now)
-	if ok {
+	if ok && caching {
 		return hit.at, hit.ar, nil
 	}
 	use, ar, err := s.provider.IntrospectToken(ctx, token, fosite.AccessToken, &oauth2.JWTSession{})
@@ -68,7 +70,9 @@ func (s *Server) verifyAccessToken(ctx context.Context, token string) (AccessTok
 	if exp.Before(until) {
 		until = exp
 	}
-	s.verified.put(key, cachedToken{at: at, ar: ar}, gen, until, now)
+	if caching {
+		s.verified.put(key, cachedToken{at: at, ar: ar}, gen, until, now)
+	}
 	return at, ar, nil
 }
 

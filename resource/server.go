@@ -55,6 +55,13 @@ type Config struct {
 	Version string
 	// SessionTimeout closes idle MCP sessions; zero means 30 minutes.
 	SessionTimeout time.Duration
+	// Stateless serves every protocol revision without server-side
+	// sessions (go-sdk's stateless mode: a request may carry any
+	// Mcp-Session-Id, and none is kept), so that consecutive requests of
+	// one client may reach different instances behind a load balancer.
+	// The weather tools need nothing of a session. False keeps sessions
+	// for revisions up to 2025-11-25.
+	Stateless bool
 	// Logger receives structured logs; nil means discard.
 	Logger *slog.Logger
 	// OnToolCall, if set, is told every tool call's tool name and outcome
@@ -125,7 +132,7 @@ func New(cfg Config) (*Server, error) {
 		DisableLocalhostProtection: true,
 	})
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Header.Get("Mcp-Protocol-Version") >= statelessProtocol {
+		if cfg.Stateless || r.Header.Get("Mcp-Protocol-Version") >= statelessProtocol {
 			stateless.ServeHTTP(w, r)
 			return
 		}

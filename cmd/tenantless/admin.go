@@ -16,18 +16,9 @@ import (
 	"github.com/tenantless/tenantless/authz"
 	"github.com/tenantless/tenantless/authz/cimd"
 	"github.com/tenantless/tenantless/storage"
-	"github.com/tenantless/tenantless/storage/sqlite"
 )
 
 func termIsTerminal(fd int) bool { return term.IsTerminal(fd) }
-
-func openStore(ctx context.Context, path string) (*sqlite.Store, error) {
-	st, err := sqlite.Open(ctx, sqlite.Config{Path: path})
-	if err != nil {
-		return nil, err
-	}
-	return st, nil
-}
 
 // stringList is a repeatable string flag.
 type stringList []string

@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -234,6 +233,7 @@ func serve(ctx context.Context, args []string, e env) error {
 		Version:             version,
 		Logger:              log,
 		OnToolCall:          onToolCall(met),
+		Stateless:           shared(st),
 	})
 	if err != nil {
 		return err
@@ -267,7 +267,8 @@ func serve(ctx context.Context, args []string, e env) error {
 	gcCtx, stopGC := context.WithCancel(ctx)
 	defer stopGC()
 	go as.MaintainKeys(gcCtx, c.keyRotation)
-	go collectGarbage(gcCtx, c.gcInterval, log, func(ctx context.Context) {
+	watchChanges(gcCtx, st, as, log)
+	go collectGarbage(gcCtx, c.gcInterval, log, exclusive(st, "maintenance", log, func(ctx context.Context) {
 		res, err := st.GarbageCollect(ctx, time.Now())
 		switch {
 		case err != nil && ctx.Err() == nil:
@@ -288,7 +289,7 @@ func serve(ctx context.Context, args []string, e env) error {
 		case len(ids) > 0:
 			log.Info("removed unused dynamically registered clients", "count", len(ids), "client_ids", strings.Join(ids, " "))
 		}
-	})
+	}))
 
 	errc := make(chan error, 1)
 	if tlsCfg != nil {
@@ -297,7 +298,7 @@ func serve(ctx context.Context, args []string, e env) error {
 	} else {
 		go func() { errc <- srv.Serve(ln) }()
 	}
-	log.Info("tenantless is running", "addr", ln.Addr().String(), "issuer", issuer, "db", c.db, "registration", c.registration,
+	log.Info("tenantless is running", "addr", ln.Addr().String(), "issuer", issuer, "db", dbName(c.db), "registration", c.registration,
 		"mcp", issuer+resource.Paths[0], "weather", c.weather)
 	fmt.Fprint(e.Stderr, banner(issuer, c.db, adminPassword))
 	if e.Ready != nil {
@@ -422,10 +423,7 @@ func ensureAdmin(ctx context.Context, st storage.Store, log *slog.Logger, passwo
 // banner is what a person sees when the server is ready: where things
 // are, and how to connect the usual clients.
 func banner(issuer, db, adminPassword string) string {
-	abs, err := filepath.Abs(db)
-	if err != nil {
-		abs = db
-	}
+	abs := dbName(db)
 	mcpURL := issuer + resource.Paths[0]
 	var b strings.Builder
 	fmt.Fprintf(&b, "\n  tenantless is ready\n\n")
