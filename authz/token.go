@@ -11,6 +11,8 @@ import (
 
 	"github.com/ory/fosite"
 	"github.com/ory/fosite/handler/oauth2"
+
+	"github.com/tenantless/tenantless/storage"
 )
 
 // maxTokenBody bounds the body of the token, revocation and introspection
@@ -122,6 +124,12 @@ func (s *Server) tokenError(w http.ResponseWriter, r *http.Request, ar fosite.Ac
 	}
 	if errors.Is(err, fosite.ErrInactiveToken) && ar != nil && ar.GetClient() != nil {
 		s.audit(r, AuditRefreshReuse, "", ar.GetClient().GetID(), "failure", "a rotated refresh token was used again; the grant was revoked")
+	}
+	if errors.Is(err, storage.ErrUnavailable) {
+		s.logger(r).Warn("token request failed: database unavailable", "err", err)
+		w.Header().Set("Retry-After", "1")
+		writeOAuthError(w, r, errUnavailable)
+		return
 	}
 	rfc := fosite.ErrorToRFC6749Error(err)
 	if rfc.CodeField >= 500 {

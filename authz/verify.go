@@ -4,10 +4,13 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/ory/fosite"
 	"github.com/ory/fosite/handler/oauth2"
+
+	"github.com/tenantless/tenantless/storage"
 )
 
 // AccessToken is what VerifyAccessToken learns from a valid access token.
@@ -20,6 +23,8 @@ type AccessToken struct {
 }
 
 // ErrInvalidToken is returned for any access token that is not valid now.
+// (When the store cannot be reached, VerifyAccessToken returns an error
+// matching storage.ErrUnavailable instead.)
 var ErrInvalidToken = errors.New("invalid access token")
 
 // recheckAfter bounds how long a cached verification is trusted without
@@ -51,6 +56,10 @@ func (s *Server) verifyAccessToken(ctx context.Context, token string) (AccessTok
 		return hit.at, hit.ar, nil
 	}
 	use, ar, err := s.provider.IntrospectToken(ctx, token, fosite.AccessToken, &oauth2.JWTSession{})
+	if errors.Is(err, storage.ErrUnavailable) {
+		// Not the token's fault: the client should retry, not drop it.
+		return AccessToken{}, nil, fmt.Errorf("verify access token: %w", err)
+	}
 	if err != nil || use != fosite.AccessToken {
 		return AccessToken{}, nil, ErrInvalidToken
 	}

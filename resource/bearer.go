@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"slices"
@@ -53,6 +54,13 @@ func (s *Server) protect(path string, next http.Handler) http.Handler {
 			return
 		}
 		info, err := s.cfg.Verify(r.Context(), tok)
+		if errors.Is(err, ErrUnavailable) {
+			w.Header().Set("Content-Type", "application/json")
+			w.Header().Set("Retry-After", "1")
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = w.Write([]byte(`{"error":"temporarily_unavailable","error_description":"the token cannot be checked now; retry in a moment"}`))
+			return
+		}
 		if err != nil {
 			c.write(w, http.StatusUnauthorized, "invalid_token", "the access token is invalid, expired or revoked")
 			return

@@ -34,7 +34,14 @@ type TokenInfo struct {
 // Verifier checks an access token: signature, issuer, expiry and that its
 // grant has not been revoked. It returns an error for any invalid token;
 // the audience is checked by the resource server against the URL used.
+// An error matching ErrUnavailable means the token could not be checked
+// now (its issuer's database is down): the request gets 503, not 401,
+// so that the client keeps its token and retries.
 type Verifier func(ctx context.Context, token string) (TokenInfo, error)
+
+// ErrUnavailable is what a Verifier's error matches when it cannot check
+// tokens for the moment.
+var ErrUnavailable = errors.New("token verification unavailable")
 
 // Config configures a Server.
 type Config struct {

@@ -268,3 +268,68 @@ func jwtKID(t *testing.T, token string) string {
 	}
 	return p.Headers[0].KeyID
 }
+
+// TestPostgresDatabaseDown takes the database away under a running
+// instance: /readyz, the token endpoint and the MCP endpoint answer 503
+// (never 500 or 401, and without hanging) while it is away, and work again
+// once it is back, without a restart.
+func TestPostgresDatabaseDown(t *testing.T) {
+	proxy, db := pgtest.NewProxy(t, pgtest.URL(t))
+	srv := startServer(t, db, "--weather", "offline")
+	c := addClient(t, db, "--redirect-uri", "http://127.0.0.1/callback")
+	tok := tokenFor(t, srv.base, c.ClientID, "admin", adminPassword, "weather:read", srv.base+"/mcp")
+	status := func(path string) int {
+		res, err := http.Get(srv.base + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		return res.StatusCode
+	}
+	if got := status("/readyz"); got != 200 {
+		t.Fatalf("/readyz with the database up: %d", got)
+	}
+
+	proxy.Down()
+	// Until the watch notices, a cached verification may still answer;
+	// poll for the outage to show.
+	deadline := time.Now().Add(10 * time.Second)
+	for mcpPost(t, srv.base+"/mcp", tok.AccessToken, "", initialize, nil).Status != http.StatusServiceUnavailable {
+		if time.Now().After(deadline) {
+			t.Fatalf("MCP with the database down: never 503")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if got := status("/readyz"); got != http.StatusServiceUnavailable {
+		t.Errorf("/readyz with the database down: got %d, want 503", got)
+	}
+	code, res, hdr := postForm(t, srv.base+"/token", url.Values{
+		"grant_type": {"refresh_token"}, "refresh_token": {tok.RefreshToken}, "client_id": {c.ClientID},
+	}, "", "")
+	if code != http.StatusServiceUnavailable || res.Error != "temporarily_unavailable" || hdr.Get("Retry-After") == "" {
+		t.Errorf("refresh with the database down: got %d %+v (Retry-After %q), want 503 temporarily_unavailable with Retry-After",
+			code, res, hdr.Get("Retry-After"))
+	}
+	if r := mcpPost(t, srv.base+"/mcp", tok.AccessToken, "", initialize, nil); r.Status != http.StatusServiceUnavailable {
+		t.Errorf("MCP with the database down: got %d, want 503", r.Status)
+	}
+
+	proxy.Up()
+	deadline = time.Now().Add(30 * time.Second)
+	for status("/readyz") != 200 {
+		if time.Now().After(deadline) {
+			t.Fatal("/readyz after the database came back: never 200")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	// The refresh that failed changed nothing: the same token refreshes now.
+	code, res, _ = postForm(t, srv.base+"/token", url.Values{
+		"grant_type": {"refresh_token"}, "refresh_token": {tok.RefreshToken}, "client_id": {c.ClientID},
+	}, "", "")
+	if code != 200 || res.AccessToken == "" {
+		t.Fatalf("refresh after the database came back: %d %+v", code, res)
+	}
+	if r := mcpPost(t, srv.base+"/mcp", res.AccessToken, "", initialize, nil); r.Status != 200 {
+		t.Errorf("MCP after the database came back: %d %s", r.Status, r.Body)
+	}
+}

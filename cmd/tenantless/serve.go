@@ -63,6 +63,9 @@ var weatherScopes = []authz.Scope{
 func verifier(as *authz.Server) resource.Verifier {
 	return func(ctx context.Context, token string) (resource.TokenInfo, error) {
 		at, err := as.VerifyAccessToken(ctx, token)
+		if errors.Is(err, storage.ErrUnavailable) {
+			return resource.TokenInfo{}, fmt.Errorf("%w: %w", resource.ErrUnavailable, err)
+		}
 		if err != nil {
 			return resource.TokenInfo{}, err
 		}
