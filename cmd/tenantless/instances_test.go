@@ -333,3 +333,43 @@ func TestPostgresDatabaseDown(t *testing.T) {
 		t.Errorf("MCP after the database came back: %d %s", r.Status, r.Body)
 	}
 }
+
+// TestPostgresInstancesSignInLimit brute-forces one account across three
+// instances: the 10 guesses a minute the account allows are shared, so
+// the 11th attempt is refused (429) on every instance, even with the
+// right password.
+func TestPostgresInstancesSignInLimit(t *testing.T) {
+	db := pgtest.URL(t)
+	srvs := startInstances(t, db, 3)
+	c := addClient(t, db, "--redirect-uri", "http://127.0.0.1/callback")
+	q := url.Values{
+		"response_type": {"code"}, "client_id": {c.ClientID}, "redirect_uri": {"http://127.0.0.1:41000/callback"},
+		"state": {"limit-state-0123456"}, "code_challenge": {oauth2.S256ChallengeFromVerifier(oauth2.GenerateVerifier())},
+		"code_challenge_method": {"S256"}, "scope": {"weather:read"}, "resource": {srvs[0].base + "/mcp"},
+	}
+	b := browser.New(srvs[0].base)
+	login, err := b.Get(srvs[0].base + "/authorize?" + q.Encode())
+	if err != nil || len(login.Forms) == 0 {
+		t.Fatalf("sign-in page: %v", err)
+	}
+	try := func(i int, pw string) int {
+		b.Origin = srvs[i].base
+		u := *login.URL
+		u.Host = strings.TrimPrefix(srvs[i].base, "http://")
+		p, err := b.Submit(&u, login.Forms[0], url.Values{"username": {"admin"}, "password": {pw}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p.Status
+	}
+	for i := range 10 {
+		if got := try(i%3, "wrong-password"); got != http.StatusUnauthorized {
+			t.Fatalf("guess %d on instance %d: status %d, want 401", i+1, i%3, got)
+		}
+	}
+	for i := range srvs {
+		if got := try(i, adminPassword); got != http.StatusTooManyRequests {
+			t.Errorf("11th attempt, on instance %d: status %d, want 429", i, got)
+		}
+	}
+}

@@ -15,7 +15,8 @@ import (
 const gcBatch = 500
 
 // GarbageCollect removes token rows, sessions and initial access tokens
-// whose ExpiresAt is before now, then clients of source SourceCIMD whose
+// whose ExpiresAt is before now, attempt buckets full again at now, then
+// clients of source SourceCIMD whose
 // ExpiresAt is before now and that hold no tokens (counted after the
 // expired tokens are gone). Rows with a zero ExpiresAt (stored as 0) never
 // expire. Consents of removed clients go with them.
@@ -27,6 +28,7 @@ const gcBatch = 500
 // being issued to it is fetched again at its next request.)
 func (s *Store) GarbageCollect(ctx context.Context, now time.Time) (storage.GCResult, error) {
 	var r storage.GCResult
+	var full int64 // attempt buckets full again: not counted in GCResult
 	cutoff := now.Unix()
 	steps := []struct {
 		n     *int64
@@ -38,6 +40,7 @@ func (s *Store) GarbageCollect(ctx context.Context, now time.Time) (storage.GCRe
 		{&r.Tokens, "tokens", "(kind, signature)", `expires_at > 0 AND expires_at < $1`, []any{cutoff}},
 		{&r.Sessions, "sessions", "id_hash", `expires_at > 0 AND expires_at < $1`, []any{cutoff}},
 		{&r.InitialAccessTokens, "initial_access_tokens", "hash", `expires_at > 0 AND expires_at < $1`, []any{cutoff}},
+		{&full, "attempt_buckets", "key", `tat_ms < $1`, []any{now.UnixMilli()}},
 		{&r.Clients, "clients", "id", `source = $2 AND expires_at > 0 AND expires_at < $1
 			AND NOT EXISTS (SELECT 1 FROM tokens WHERE tokens.client_id = clients.id)`,
 			[]any{cutoff, storage.SourceCIMD}},
