@@ -111,19 +111,6 @@ func (l *limiter) allow(key string) (bool, time.Duration) {
 	return true, 0
 }
 
-// peek reports whether key has a token now, without taking it.
-func (l *limiter) peek(key string) (bool, time.Duration) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	now := l.now()
-	lim := l.get(key, now)
-	if lim.TokensAt(now) >= 1 {
-		return true, 0
-	}
-	missing := 1 - lim.TokensAt(now)
-	return false, time.Duration(missing / float64(l.b.r) * float64(time.Second))
-}
-
 // limits holds the server's limiters.
 type limits struct {
 	cfg          RateLimits
