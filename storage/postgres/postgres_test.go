@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"io/fs"
+	"net/url"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -289,5 +291,45 @@ func TestPostgresTryExclusive(t *testing.T) {
 	ok, err = b.TryExclusive(ctx, "gc", func(context.Context) {})
 	if err != nil || !ok {
 		t.Errorf("TryExclusive b after a: got %v, %v, want true, nil", ok, err)
+	}
+}
+
+// TestPostgresOpenErrors checks that Open says what is wrong, without the
+// password.
+func TestPostgresOpenErrors(t *testing.T) {
+	base := pgtest.URL(t)
+	u, err := url.Parse(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := u.Query()
+	q.Set("search_path", "no_such_schema")
+	u.RawQuery = q.Encode()
+	tests := []struct {
+		name string
+		url  string
+		want []string
+	}{
+		{"no URL", "", []string{"no PostgreSQL URL"}},
+		{"unparsable", "postgres://u:pw@host:notaport/db", []string{"cannot be parsed"}},
+		{"nobody listens", "postgres://u:secret-pw@127.0.0.1:1/db?connect_timeout=2", []string{"unavailable", "is PostgreSQL running", "xxxxx"}},
+		{"missing schema", u.String(), []string{"CREATE SCHEMA"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s, err := Open(t.Context(), Config{URL: tc.url})
+			if err == nil {
+				s.Close()
+				t.Fatalf("Open(%q): got nil error, want one", tc.url)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("Open(%q): got %q, want it to mention %q", tc.url, err, w)
+				}
+			}
+			if strings.Contains(err.Error(), "secret-pw") || strings.Contains(err.Error(), ":pw@") {
+				t.Errorf("Open(%q): the error %q shows the password", tc.url, err)
+			}
+		})
 	}
 }

@@ -80,8 +80,15 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	if err != nil {
 		return fail(err)
 	}
-	if err := s.pool.QueryRow(ctx, `SELECT current_schema()`).Scan(&s.schema); err != nil {
+	var schema *string
+	if err := s.pool.QueryRow(ctx, `SELECT current_schema()`).Scan(&schema); err != nil {
+		if errors.Is(mapErr(err), storage.ErrUnavailable) {
+			return fail(fmt.Errorf("%w (is PostgreSQL running there, and are the URL's host, port, user and password right?)", err))
+		}
 		return fail(err)
+	}
+	if schema != nil {
+		s.schema = *schema
 	}
 	if s.schema == "" {
 		return fail(errors.New("no schema: the first schema of search_path does not exist; create it (CREATE SCHEMA ...) or fix search_path"))
