@@ -1,7 +1,9 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/url"
 	"slices"
@@ -13,6 +15,8 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/tenantless/tenantless/e2e/browser"
+	"github.com/tenantless/tenantless/storage"
+	"github.com/tenantless/tenantless/storage/postgres"
 	"github.com/tenantless/tenantless/storage/postgres/pgtest"
 )
 
@@ -371,5 +375,68 @@ func TestPostgresInstancesSignInLimit(t *testing.T) {
 		if got := try(i, adminPassword); got != http.StatusTooManyRequests {
 			t.Errorf("11th attempt, on instance %d: status %d, want 429", i, got)
 		}
+	}
+}
+
+// TestPostgresInstancesMaintenance checks that garbage collection runs on
+// one instance at a time: while the test holds the maintenance lock, both
+// instances skip their rounds and an expired token stays; once it lets
+// go, one of them collects it.
+func TestPostgresInstancesMaintenance(t *testing.T) {
+	db := pgtest.URL(t)
+	srvs := startInstances(t, db, 2, "--gc-interval", "50ms")
+	st, err := postgres.Open(t.Context(), postgres.Config{URL: db})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	expired := storage.Token{Kind: storage.KindAccess, Signature: "expired-sig", RequestID: "req-expired", ClientID: "c",
+		Subject: "u", RequestedAt: time.Now().Add(-2 * time.Hour), ExpiresAt: time.Now().Add(-time.Hour), Active: true}
+	hold := func(ctx context.Context) {
+		if err := st.CreateToken(ctx, expired); err != nil {
+			t.Fatal(err)
+		}
+		// Only what the instances log from now on counts.
+		var from []int
+		for _, srv := range srvs {
+			from = append(from, len(srv.stderr.String()))
+		}
+		deadline := time.Now().Add(10 * time.Second)
+		for i, srv := range srvs {
+			for !strings.Contains(srv.stderr.String()[from[i]:], "maintenance is running on another instance; skipped") {
+				if time.Now().After(deadline) {
+					t.Fatalf("instance %d never skipped a maintenance round while another held it", i)
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+		}
+		if _, err := st.GetToken(ctx, storage.KindAccess, "expired-sig"); err != nil {
+			t.Errorf("expired token while the test held the maintenance lock: %v, want it still there", err)
+		}
+	}
+	// The instances run rounds every 50 ms: take the lock between two.
+	for start := time.Now(); ; {
+		ran, err := st.TryExclusive(t.Context(), "maintenance", hold)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ran {
+			break
+		}
+		if time.Since(start) > 10*time.Second {
+			t.Fatal("the maintenance lock was never free for 10 s")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		_, err := st.GetToken(t.Context(), storage.KindAccess, "expired-sig")
+		if errors.Is(err, storage.ErrNotFound) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("expired token 10 s after the lock was released: %v, want it collected", err)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
