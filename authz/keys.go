@@ -198,24 +198,13 @@ func (s *Server) RefreshKeys(ctx context.Context, rotateEvery time.Duration) err
 	stored := s.keys.stored
 	s.keys.mu.RUnlock()
 	changed := false
-	current := false
-	for _, k := range stored {
-		if k.RetiredAt.IsZero() {
-			current = true
-			if rotateEvery > 0 && now.Sub(k.CreatedAt) >= rotateEvery {
-				kid, err := RotateSigningKey(ctx, s.store, now)
-				if err != nil {
-					return err
-				}
-				s.log.Info("signing key rotated", "kid", kid, "previous_kid", k.ID)
-				changed = true
-			}
-			break
-		}
-	}
-	if !current {
-		if _, err := RotateSigningKey(ctx, s.store, now); err != nil {
+	if needsRotation(stored, rotateEvery, now) {
+		kid, err := s.rotateOnce(ctx, rotateEvery, now)
+		if err != nil {
 			return err
+		}
+		if kid != "" {
+			s.log.Info("signing key rotated", "kid", kid)
 		}
 		changed = true
 	}
@@ -234,6 +223,44 @@ func (s *Server) RefreshKeys(ctx context.Context, rotateEvery time.Duration) err
 		return s.keys.reload(ctx, s.store)
 	}
 	return nil
+}
+
+// needsRotation reports whether keys (newest first) have no current key,
+// or a current one older than rotateEvery (zero: never too old).
+func needsRotation(keys []storage.SigningKey, rotateEvery time.Duration, now time.Time) bool {
+	for _, k := range keys {
+		if k.RetiredAt.IsZero() {
+			return rotateEvery > 0 && now.Sub(k.CreatedAt) >= rotateEvery
+		}
+	}
+	return true
+}
+
+// rotateOnce rotates the signing key and returns the new key's ID. On a
+// store several instances share (storage.Exclusive), whose clocks all say
+// the key is due at about the same moment, one instance at a time
+// rotates, after reading the keys again: the others find the new key and
+// return "" (as does one that finds another instance rotating right now;
+// it looks again at its next round).
+func (s *Server) rotateOnce(ctx context.Context, rotateEvery time.Duration, now time.Time) (string, error) {
+	ex, ok := s.store.(storage.Exclusive)
+	if !ok {
+		return RotateSigningKey(ctx, s.store, now)
+	}
+	var (
+		kid string
+		err error
+	)
+	if _, terr := ex.TryExclusive(ctx, "signing key rotation", func(ctx context.Context) {
+		var keys []storage.SigningKey
+		if keys, err = s.store.ListSigningKeys(ctx); err != nil || !needsRotation(keys, rotateEvery, now) {
+			return
+		}
+		kid, err = RotateSigningKey(ctx, s.store, now)
+	}); terr != nil {
+		return "", terr
+	}
+	return kid, err
 }
 
 // kidSigner is fosite's JWT signer, except that tokens are verified with
