@@ -16,7 +16,8 @@ const grantUsage = `Usage:
                           list live grants (a user's authorization of a client)
   tenantless grant revoke GRANT_ID
                           revoke every token of a grant; the client's next call fails
-                          (a running server notices within 10 seconds)
+                          (a running server notices within 10 seconds on SQLite,
+                          within a second on PostgreSQL)
 `
 
 // grantRow is one grant as the CLI prints it.

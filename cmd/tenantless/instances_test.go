@@ -206,6 +206,18 @@ func TestPostgresInstances(t *testing.T) {
 	}
 	seenByAll(t, "grant revoked at /revoke of instance 2", srvs, tok2.AccessToken, false)
 
+	// The CLI revokes a grant: every instance refuses its token.
+	tok4 := tokenFor(t, srvs[2].base, c.ClientID, "admin", adminPassword, "weather:read", resource)
+	seenByAll(t, "fourth grant", srvs, tok4.AccessToken, true)
+	var grants []struct {
+		GrantID string `json:"grant_id"`
+	}
+	if err := json.Unmarshal([]byte(cli(t, "", "grant", "list", "--db", db, "--client", c.ClientID, "--json")), &grants); err != nil || len(grants) != 1 {
+		t.Fatalf("grant list --json: %v, %d grants, want 1", err, len(grants))
+	}
+	cli(t, "", "grant", "revoke", grants[0].GrantID, "--db", db)
+	seenByAll(t, "grant revoked with the CLI", srvs, tok4.AccessToken, false)
+
 	// The CLI deletes the client: no instance takes its tokens.
 	tok3 := tokenFor(t, srvs[0].base, c.ClientID, "admin", adminPassword, "weather:read", resource)
 	seenByAll(t, "third grant", srvs, tok3.AccessToken, true)
