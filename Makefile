@@ -41,6 +41,10 @@ e2e: build ## end-to-end tests: Go clients; then the TypeScript SDK, MCP Inspect
 	@t=$$(date +%s); cd e2e && TENANTLESS_BIN=$(abspath $(BIN)) npm test; \
 	rc=$$?; echo "--- e2e: npm test (TypeScript SDK, Inspector, conformance) took $$(( $$(date +%s) - t )) s"; exit $$rc
 
+.PHONY: test-postgres-e2e
+test-postgres-e2e: build ## the TypeScript SDK through nginx and three instances on a throwaway PostgreSQL cluster (needs make e2e's npm packages, postgresql, nginx-light)
+	./.ci/postgres sh -c 'cd e2e && TENANTLESS_BIN=$(abspath $(BIN)) node_modules/.bin/node --test --test-reporter=spec sdk-balanced.test.mjs'
+
 .PHONY: bench
 bench: ## run the benchmarks
 	$(GO) test -run '^$$' -bench . -benchmem ./...
