@@ -17,8 +17,8 @@ build: ## build bin/tenantless
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/tenantless
 
 .PHONY: run
-run: build ## build and start the server on http://localhost:8080 (database ./tenantless.db)
-	./$(BIN) serve
+run: build ## build and start the server on http://localhost:8080 (database ./tenantless.db); flags in ARGS="--addr 127.0.0.1:9090"
+	./$(BIN) serve $(ARGS)
 
 .PHONY: test
 test: ## run every test (unit, storage conformance, end-to-end) with the race detector; PostgreSQL's only with TENANTLESS_TEST_POSTGRES_URL
@@ -30,16 +30,16 @@ test-postgres: ## run the PostgreSQL tests (conformance suite, several instances
 	./.ci/postgres $(GO) test -race -count=1 -run 'Postgres' ./...
 
 # The Go end-to-end tests make e2e runs (make test runs them too).
-E2E_GO_TEST = $(GO) test -race -count=1 -run 'EndToEnd|Restart|GoSDK|MetadataDocument|ResourceChallenges|AccountPage|CrashSafety|VSCodeFlow|ClaudeCodeFlow' ./cmd/...
+E2E_GO_TEST = $(GO) test -race -count=1 -run 'EndToEnd|Restart|GoSDK|MetadataDocument|ResourceChallenges|AccountPage|CrashSafety|VSCodeFlow|ClaudeCodeFlow|Recipe|RegisteredResources|Trace' ./cmd/...
 
 .PHONY: e2e
-e2e: build ## end-to-end tests: Go clients; then the TypeScript SDK, MCP Inspector (headless Chromium) and MCP conformance on Node 22 from e2e/package-lock.json (needs node, npm, /usr/bin/chromium)
+e2e: build ## end-to-end tests: Go clients and the go-sdk recipe; then the TypeScript SDK, MCP Inspector (headless Chromium), MCP conformance and the TS SDK and FastMCP recipes on Node 22 from e2e/package-lock.json, FastMCP in e2e/.venv (needs node, npm, python3 -m venv, /usr/bin/chromium)
 	@t=$$(date +%s); echo "$(E2E_GO_TEST)"; $(E2E_GO_TEST); \
 	rc=$$?; echo "--- e2e: Go end-to-end tests took $$(( $$(date +%s) - t )) s"; exit $$rc
 	@t=$$(date +%s); cd e2e && npm ci --no-audit --no-fund; \
 	rc=$$?; echo "--- e2e: npm ci took $$(( $$(date +%s) - t )) s"; exit $$rc
 	@t=$$(date +%s); cd e2e && TENANTLESS_BIN=$(abspath $(BIN)) npm test; \
-	rc=$$?; echo "--- e2e: npm test (TypeScript SDK, Inspector, conformance) took $$(( $$(date +%s) - t )) s"; exit $$rc
+	rc=$$?; echo "--- e2e: npm test (TypeScript SDK, Inspector, conformance, TS SDK and FastMCP recipes) took $$(( $$(date +%s) - t )) s"; exit $$rc
 
 .PHONY: test-postgres-e2e
 test-postgres-e2e: build ## the TypeScript SDK through nginx and three instances on a throwaway PostgreSQL cluster (needs make e2e's npm packages, postgresql, nginx-light)

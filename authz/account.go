@@ -1,7 +1,9 @@
 package authz
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
@@ -57,6 +59,12 @@ func (s *Server) renderAccount(w http.ResponseWriter, r *http.Request, u storage
 		var last time.Time
 		for _, t := range tokens {
 			if t.ClientID == clientID {
+				if c == nil {
+					// No consent to show: the scopes the grants hold.
+					if sc, err := GrantScopes(t); err == nil {
+						app.Scopes = union(app.Scopes, sc)
+					}
+				}
 				app.ActiveTokens++
 				if t.RequestedAt.After(last) {
 					last = t.RequestedAt
@@ -104,25 +112,43 @@ func (s *Server) revokeApp(w http.ResponseWriter, r *http.Request) {
 		s.badForm(w, r)
 		return
 	}
-	n, err := s.RevokeUserClient(r, u.ID, clientID)
+	e := s.auditEvent(r, AuditConsentRevoked, u.ID, clientID, "success", "")
+	n, err := s.RevokeUserClient(r, u.ID, clientID, e)
 	if err != nil {
 		s.serverError(w, r, "revoke application", err)
 		return
 	}
-	s.audit(r, "consent.revoked", u.ID, clientID, "success", "")
+	s.countEvent(e)
 	s.logger(r).Info("application revoked by user", "user_id", u.ID, "client_id", clientID, "grants", n)
 	w.Header().Set("Cache-Control", "no-store")
 	http.Redirect(w, r, "/account?notice="+url.QueryEscape("Access revoked."), http.StatusSeeOther)
 }
 
 // RevokeUserClient deletes a user's consent for a client and revokes every
-// grant between them, in one transaction. It returns how many grants were
-// revoked.
-func (s *Server) RevokeUserClient(r *http.Request, userID, clientID string) (int, error) {
-	ctx := r.Context()
-	tokens, err := s.store.ListGrantTokens(ctx, userID, clientID)
+// grant between them (see RevokeConsent), and forgets those grants' tokens
+// at once. It returns how many grants were revoked.
+func (s *Server) RevokeUserClient(r *http.Request, userID, clientID string, e storage.AuditEvent) (int, error) {
+	grants, err := RevokeConsent(r.Context(), s.store, userID, clientID, e)
 	if err != nil {
 		return 0, err
+	}
+	for _, g := range grants {
+		s.verified.dropGrant(g)
+	}
+	return len(grants), nil
+}
+
+// RevokeConsent is what Revoke on the account page and "tenantless grant
+// revoke" both do: it deletes the user's consent for the client, so that
+// the client's next authorization shows the consent page again, and
+// revokes every grant between them (their refresh tokens and unused codes
+// deactivated, access tokens deleted), in one transaction with the audit
+// event e (an AuditConsentRevoked event). It returns the IDs of the grants
+// revoked.
+func RevokeConsent(ctx context.Context, st storage.Store, userID, clientID string, e storage.AuditEvent) ([]string, error) {
+	tokens, err := st.ListGrantTokens(ctx, userID, clientID)
+	if err != nil {
+		return nil, err
 	}
 	var grants []string
 	for _, t := range tokens {
@@ -130,25 +156,24 @@ func (s *Server) RevokeUserClient(r *http.Request, userID, clientID string) (int
 			grants = append(grants, t.RequestID)
 		}
 	}
-	tx, err := s.store.BeginTx(ctx)
+	tx, err := st.BeginTx(ctx)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
-	if err := s.store.DeleteConsent(tx, userID, clientID); err != nil && !errors.Is(err, storage.ErrNotFound) {
-		_ = s.store.Rollback(tx)
-		return 0, err
+	defer func() { _ = st.Rollback(tx) }()
+	if err := st.DeleteConsent(tx, userID, clientID); err != nil && !errors.Is(err, storage.ErrNotFound) {
+		return nil, err
 	}
 	for _, g := range grants {
-		if err := revokeGrant(tx, s.store, g); err != nil {
-			_ = s.store.Rollback(tx)
-			return 0, err
+		if err := revokeGrant(tx, st, g); err != nil {
+			return nil, err
 		}
 	}
-	if err := s.store.Commit(tx); err != nil {
-		return 0, err
+	if err := st.AppendAudit(tx, e); err != nil {
+		return nil, fmt.Errorf("append audit event: %w", err)
 	}
-	for _, g := range grants {
-		s.verified.dropGrant(g)
+	if err := st.Commit(tx); err != nil {
+		return nil, err
 	}
-	return len(grants), nil
+	return grants, nil
 }

@@ -23,7 +23,43 @@ const (
 	AuditTokenRefreshed   = "token.refreshed"
 	AuditTokenRevoked     = "token.revoked"
 	AuditRefreshReuse     = "refresh.reuse_detected"
+	// AuditRefreshReuseGrace is a refresh token used again within the
+	// reuse grace period: answered with a new pair, nothing revoked.
+	AuditRefreshReuseGrace = "refresh.reuse_within_grace"
+	// AuditRefreshRevokedUse is a refresh token of an already revoked
+	// grant presented again: refused, nothing more to revoke.
+	AuditRefreshRevokedUse = "refresh.revoked_token_used"
+
+	// Changes an administrator makes with the CLI (actor "cli"); key
+	// rotation is also the server's own (actor "server").
+	AuditClientDeleted       = "client.deleted"
+	AuditUserCreated         = "user.created"
+	AuditUserPasswordChanged = "user.password_changed"
+	AuditUserDeleted         = "user.deleted"
+	AuditKeyRotated          = "key.rotated"
+	AuditInitialTokenCreated = "initial_token.created"
+	AuditInitialTokenDeleted = "initial_token.deleted"
+
+	// AuditFaultInjected is a fault injected from the auth trace (the
+	// page or "tenantless fault").
+	AuditFaultInjected = "fault.injected"
+	// AuditToolCalled is a tools/call the gateway passed to the MCP server
+	// it protects; Detail names the tool, its outcome and latency.
+	AuditToolCalled = "tool.called"
 )
+
+// AuditTypes lists every audit event type, for validating a filter.
+func AuditTypes() []string {
+	return []string{
+		AuditClientRegistered, AuditClientSwept, AuditClientDeleted, AuditLogin,
+		AuditConsentGranted, AuditConsentDenied, AuditConsentRevoked,
+		AuditCodeIssued, AuditTokenIssued, AuditTokenRefreshed, AuditTokenRevoked, AuditRefreshReuse,
+		AuditRefreshReuseGrace, AuditRefreshRevokedUse,
+		AuditUserCreated, AuditUserPasswordChanged, AuditUserDeleted,
+		AuditKeyRotated, AuditInitialTokenCreated, AuditInitialTokenDeleted,
+		AuditResourceAdded, AuditResourceDeleted, AuditFaultInjected, AuditToolCalled,
+	}
+}
 
 // audit appends an event to the audit log. A failure is logged, never
 // returned: the audit log must not take the server down.
@@ -65,6 +101,7 @@ func (s *Server) withAudit(ctx context.Context, e storage.AuditEvent, fn func(tx
 func (s *Server) auditEvent(r *http.Request, typ, userID, clientID, outcome, detail string) storage.AuditEvent {
 	e := storage.AuditEvent{
 		Time: s.now().UTC(), Type: typ, UserID: userID, ClientID: clientID, Outcome: outcome, Detail: detail,
+		Actor: storage.ActorServer,
 	}
 	if r != nil {
 		e.Address = clientAddress(r)

@@ -114,7 +114,7 @@ func TestPKCEFromEarlierVersion(t *testing.T) {
 	}
 	defer db.Close()
 	res, err := db.ExecContext(t.Context(), `INSERT INTO tokens
-		SELECT 'pkce', signature, request_id, client_id, subject, requested_at, expires_at, active, access_signature, data
+		SELECT 'pkce', signature, request_id, client_id, subject, requested_at, expires_at, active, access_signature, data, rotated_at, resource
 		FROM tokens WHERE kind = 'code'`)
 	if n, _ := res.RowsAffected(); err != nil || n != 1 {
 		t.Fatalf("copy the code row to a pkce row: %v (%d rows)", err, n)

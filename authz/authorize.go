@@ -2,7 +2,9 @@ package authz
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
@@ -13,6 +15,7 @@ import (
 	"github.com/ory/fosite/handler/oauth2"
 	"github.com/ory/fosite/token/jwt"
 
+	"github.com/tenantless/tenantless/authz/trace"
 	"github.com/tenantless/tenantless/storage"
 	"github.com/tenantless/tenantless/web"
 )
@@ -37,19 +40,34 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
 	}
 
 	// RFC 8707: resource becomes fosite's audience before fosite parses.
-	resources, badResource, resourcesOK := s.resolveResources(r.Form["resource"])
+	aud, res, resourceErr := s.resolveResource(r.Form["resource"])
 	delete(r.Form, "audience")
-	if resourcesOK {
-		r.Form["audience"] = resources
+	if resourceErr == nil {
+		r.Form["audience"] = []string{aud}
+	} else {
+		// The resource error is the one to report, not fosite's verdict on
+		// the scopes of a resource that does not exist.
+		res = s.registry.builtin
+		r.Form.Del("scope")
 	}
-	// No scope means every scope the server offers.
+	// No scope means every scope of the resource.
 	if strings.TrimSpace(r.Form.Get("scope")) == "" {
-		r.Form.Set("scope", strings.Join(s.scopeNames, " "))
+		r.Form.Set("scope", strings.Join(res.rec.Scopes, " "))
 	}
 
-	if err := s.ensureCIMDClient(r, r.Form.Get("client_id"), true); err != nil {
+	use := cimdNewRequest
+	if r.Method == http.MethodPost {
+		use = cimdContinue
+	}
+	if err := s.ensureCIMDClient(r, r.Form.Get("client_id"), use); err != nil {
 		s.cimdErrorPage(w, r, err)
 		return
+	}
+	if use == cimdNewRequest {
+		if err := s.refreshCIMDRedirect(r, r.Form.Get("client_id"), r.Form.Get("redirect_uri")); err != nil {
+			s.cimdErrorPage(w, r, err)
+			return
+		}
 	}
 	if !s.enter(r) {
 		return
@@ -64,8 +82,12 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
 		s.authorizeError(w, r, ar, fosite.ErrInvalidRequest.WithHintf("The parameter %s appears more than once.", dup))
 		return
 	}
-	if !resourcesOK {
-		s.authorizeError(w, r, ar, errInvalidTarget(badResource))
+	if resourceErr != nil {
+		s.authorizeError(w, r, ar, resourceErr)
+		return
+	}
+	if err := s.checkScopes(ar.GetRequestedScopes(), res); err != nil {
+		s.authorizeError(w, r, ar, err)
 		return
 	}
 	if err := checkPKCE(ar.GetRequestForm()); err != nil {
@@ -100,8 +122,9 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
 				s.authorizeError(w, r, ar, fosite.ErrAccessDenied.WithHint("The user granted none of the requested permissions."))
 				return
 			}
+			withheld := without(ar.GetRequestedScopes(), granted)
 			ar.SetRequestedScopes(granted)
-			if err := s.rememberConsent(r, user, ar); err != nil {
+			if err := s.rememberConsent(r, user, ar, withheld); err != nil {
 				s.serverError(w, r, "save consent", err)
 				return
 			}
@@ -109,6 +132,7 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
 			s.audit(r, AuditConsentGranted, user.ID, client.ID, "success", strings.Join(granted, " "))
 			s.issueCode(w, r, ar, user)
 		case "deny":
+			s.trace.Note(r, trace.Note{Cause: trace.CauseConsentDenied, User: user.Username, UserID: user.ID})
 			s.logger(r).Info("consent denied", "user_id", user.ID, "client_id", client.ID)
 			s.audit(r, AuditConsentDenied, user.ID, client.ID, "failure", "")
 			s.authorizeError(w, r, ar, fosite.ErrAccessDenied.WithHint("The user denied the request."))
@@ -131,6 +155,7 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
 			CSRFToken:  s.csrfToken(w, r),
 			ClientName: client.Name,
 		}
+		s.trace.Note(r, trace.Note{Step: "sign-in page shown", ClientName: client.Name})
 		if err := s.tmpl.Login(w, http.StatusOK, page); err != nil {
 			s.logger(r).Error("render login page", "err", err)
 		}
@@ -151,7 +176,7 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
 		s.authorizeError(w, r, ar, fosite.ErrConsentRequired)
 		return
 	}
-	s.renderConsent(w, r, ar, client, user, params)
+	s.renderConsent(w, r, ar, res, client, user, params)
 }
 
 // authorizeParams returns the authorization request parameters as the
@@ -174,7 +199,7 @@ func authorizeParams(r *http.Request) url.Values {
 	return out
 }
 
-func (s *Server) renderConsent(w http.ResponseWriter, r *http.Request, ar fosite.AuthorizeRequester, c storage.Client, u storage.User, params url.Values) {
+func (s *Server) renderConsent(w http.ResponseWriter, r *http.Request, ar fosite.AuthorizeRequester, res *servedResource, c storage.Client, u storage.User, params url.Values) {
 	page := web.ConsentPage{
 		Action:        "/authorize",
 		CSRFToken:     s.csrfToken(w, r),
@@ -183,7 +208,9 @@ func (s *Server) renderConsent(w http.ResponseWriter, r *http.Request, ar fosite
 		ClientID:      c.ID,
 		RedirectHost:  ar.GetRedirectURI().Host,
 		LocalhostOnly: allLoopback(c.RedirectURIs),
-		Resources:     ar.GetRequestedAudience(),
+	}
+	for _, a := range ar.GetRequestedAudience() {
+		page.Resources = append(page.Resources, web.Resource{Name: res.rec.Name, URL: a, Description: res.rec.Description})
 	}
 	if strings.HasPrefix(c.ID, "https://") {
 		if cu, err := url.Parse(c.ID); err == nil {
@@ -201,20 +228,12 @@ func (s *Server) renderConsent(w http.ResponseWriter, r *http.Request, ar fosite
 		}
 	}
 	for _, name := range ar.GetRequestedScopes() {
-		page.Scopes = append(page.Scopes, web.Scope{Name: name, Description: s.scopeDescription(name)})
+		page.Scopes = append(page.Scopes, web.Scope{Name: name, Description: res.rec.ScopeDescriptions[name]})
 	}
+	s.trace.Note(r, trace.Note{Step: "consent page shown", ClientName: c.Name, User: u.Username, UserID: u.ID})
 	if err := s.tmpl.Consent(w, http.StatusOK, page); err != nil {
 		s.logger(r).Error("render consent page", "err", err)
 	}
-}
-
-func (s *Server) scopeDescription(name string) string {
-	for _, sc := range s.scopes {
-		if sc.Name == name {
-			return sc.Description
-		}
-	}
-	return ""
 }
 
 func allLoopback(uris []string) bool {
@@ -244,8 +263,12 @@ func (s *Server) consentCovers(r *http.Request, u storage.User, ar fosite.Author
 }
 
 // rememberConsent adds the requested scopes and resources to the user's
-// consent for the client.
-func (s *Server) rememberConsent(r *http.Request, u storage.User, ar fosite.AuthorizeRequester) error {
+// consent for the client, and takes out the scopes the user was asked for
+// on the consent page and withheld: a re-consent with fewer scopes leaves
+// a consent of fewer scopes, and the grants of earlier consents that hold
+// a withheld scope are revoked, so that no token keeps a permission the
+// user just took back.
+func (s *Server) rememberConsent(r *http.Request, u storage.User, ar fosite.AuthorizeRequester, withheld []string) error {
 	ctx := r.Context()
 	now := s.now().UTC().Truncate(time.Second)
 	c := storage.Consent{UserID: u.ID, ClientID: ar.GetClient().GetID(), CreatedAt: now, UpdatedAt: now}
@@ -254,9 +277,66 @@ func (s *Server) rememberConsent(r *http.Request, u storage.User, ar fosite.Auth
 	} else if !errors.Is(err, storage.ErrNotFound) {
 		return err
 	}
-	c.Scopes = union(c.Scopes, ar.GetRequestedScopes())
+	narrowed := slices.ContainsFunc(withheld, func(sc string) bool { return slices.Contains(c.Scopes, sc) })
+	c.Scopes = union(without(c.Scopes, withheld), ar.GetRequestedScopes())
 	c.Resources = union(c.Resources, ar.GetRequestedAudience())
-	return s.store.PutConsent(ctx, c)
+	if !narrowed {
+		return s.store.PutConsent(ctx, c)
+	}
+	tokens, err := s.store.ListGrantTokens(ctx, u.ID, c.ClientID)
+	if err != nil {
+		return err
+	}
+	var revoke []string
+	for _, t := range tokens {
+		scopes, err := GrantScopes(t)
+		if err != nil || slices.ContainsFunc(scopes, func(sc string) bool { return slices.Contains(withheld, sc) }) {
+			if !slices.Contains(revoke, t.RequestID) {
+				revoke = append(revoke, t.RequestID)
+			}
+		}
+	}
+	tx, err := s.store.BeginTx(ctx)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = s.store.Rollback(tx) }()
+	if err := s.store.PutConsent(tx, c); err != nil {
+		return err
+	}
+	for _, g := range revoke {
+		if err := revokeGrant(tx, s.store, g); err != nil {
+			return err
+		}
+	}
+	if err := s.store.Commit(tx); err != nil {
+		return err
+	}
+	for _, g := range revoke {
+		s.verified.dropGrant(g)
+	}
+	return nil
+}
+
+// GrantScopes returns the scopes granted to the grant a token row belongs
+// to, as stored with it.
+func GrantScopes(t storage.Token) ([]string, error) {
+	var sr storedRequest
+	if err := json.Unmarshal(t.Data, &sr); err != nil {
+		return nil, fmt.Errorf("decode stored request: %w", err)
+	}
+	return sr.GrantedScope, nil
+}
+
+// without returns a without the elements of b, in a's order.
+func without(a, b []string) []string {
+	var out []string
+	for _, x := range a {
+		if !slices.Contains(b, x) {
+			out = append(out, x)
+		}
+	}
+	return out
 }
 
 // issueCode grants the requested scopes and resources and redirects back
@@ -289,6 +369,7 @@ func (s *Server) issueCode(w http.ResponseWriter, r *http.Request, ar fosite.Aut
 		return
 	}
 	resp.AddParameter("iss", s.issuer)
+	s.trace.Note(r, trace.Note{User: u.Username, UserID: u.ID})
 	s.logger(r).Info("authorization code issued", "user_id", u.ID, "client_id", ar.GetClient().GetID())
 	s.provider.WriteAuthorizeResponse(ctx, w, ar, resp)
 }
@@ -302,7 +383,7 @@ func newSession(u storage.User, clientID string) *oauth2.JWTSession {
 			// read: introspection would report a jti the token lacks.
 			JTI:     newJTI(),
 			Subject: u.ID,
-			Extra:   map[string]interface{}{"client_id": clientID},
+			Extra:   map[string]interface{}{"client_id": clientID, "preferred_username": u.Username},
 		},
 		JWTHeader: &jwt.Headers{Extra: map[string]interface{}{"typ": "at+jwt"}},
 		Subject:   u.ID,
@@ -347,8 +428,16 @@ func (s *Server) authorizeError(w http.ResponseWriter, r *http.Request, ar fosit
 	case errors.Is(err, fosite.ErrInvalidClient), rfc.ErrorField == "invalid_client":
 		page.Title = "Unknown application"
 		page.Message = "No application is registered with this client ID."
+		s.trace.Note(r, trace.Note{Cause: trace.CauseUnknownClient})
 	case rfc.ErrorField == "invalid_request" && ar != nil && ar.GetClient() != nil && ar.GetClient().GetID() != "":
 		page.Title = "Redirect URI not allowed"
+		if s.trace != nil {
+			s.trace.Note(r, trace.Note{Cause: trace.CauseRedirectUnregistered, RedirectURI: r.Form.Get("redirect_uri"),
+				Registered: ar.GetClient().GetRedirectURIs()})
+		}
+		if details, hint := s.cimdRedirectDetails(r, ar.GetClient().GetID(), r.Form.Get("redirect_uri")); details != nil {
+			page.Details, page.Hint = details, hint
+		}
 	}
 	s.logger(r).Info("authorization request refused without redirect", "error", rfc.ErrorField)
 	status := rfc.CodeField

@@ -59,6 +59,8 @@ type benchAS struct {
 	secret string
 	// offset moves the server's clock forward (Config.Now).
 	offset atomic.Int64
+	// front, if set, is served instead of mux (a middleware around it).
+	front http.Handler
 }
 
 func newBenchAS(tb testing.TB, opts ...func(*authz.Config)) *benchAS {
@@ -137,6 +139,10 @@ func newBenchASAt(tb testing.TB, db string, opts ...func(*authz.Config)) *benchA
 func (h *benchAS) serve(req *http.Request) *httptest.ResponseRecorder {
 	req.RemoteAddr = "127.0.0.1:40001"
 	rec := httptest.NewRecorder()
+	if h.front != nil {
+		h.front.ServeHTTP(rec, req)
+		return rec
+	}
 	h.mux.ServeHTTP(rec, req)
 	return rec
 }

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"golang.org/x/oauth2"
 
@@ -21,6 +22,7 @@ import (
 type docServer struct {
 	ts      *httptest.Server
 	docs    map[string]string // path → body ("" = 404)
+	header  http.Header       // sent with every document
 	fetches atomic.Int64
 }
 
@@ -32,6 +34,9 @@ func newDocServer(t *testing.T) *docServer {
 		if !ok {
 			http.NotFound(w, r)
 			return
+		}
+		for k, v := range d.header {
+			w.Header()[k] = v
 		}
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write([]byte(body))
@@ -153,5 +158,204 @@ func TestCIMDRejects(t *testing.T) {
 			}
 			h.unchanged(before)
 		})
+	}
+}
+
+// withCIMDClock is withCIMD with the resolver on the harness's clock, so
+// h.advance moves document expiry and the refetch bound too.
+func withCIMDClock(d *docServer) harnessOption {
+	return func(c *authz.Config) {
+		pool := x509.NewCertPool()
+		pool.AddCert(d.ts.Certificate())
+		c.CIMD = cimd.New(cimd.Config{AllowHosts: []string{strings.TrimPrefix(d.ts.URL, "https://")}, RootCAs: pool, Now: c.Now})
+	}
+}
+
+// cimdSignIn runs one authorization code flow for a metadata-document
+// client in a fresh browser, up to the tokens; it returns whether the
+// consent page was shown.
+func (h *harness) cimdSignIn(clientID, redirect string) (consentShown bool) {
+	h.t.Helper()
+	verifier := oauth2.GenerateVerifier()
+	q := url.Values{"response_type": {"code"}, "client_id": {clientID}, "redirect_uri": {redirect},
+		"state": {"state-12345678"}, "code_challenge": {oauth2.S256ChallengeFromVerifier(verifier)},
+		"code_challenge_method": {"S256"}, "scope": {"weather:read"}, "resource": {h.resource}}
+	loc, shown, err := browser.New(h.base).Authorize(h.base+"/authorize?"+q.Encode(), testUser, testPassword, "allow")
+	if err != nil {
+		h.t.Fatalf("sign-in with %s: %v", redirect, err)
+	}
+	tok := h.post("/token", url.Values{"grant_type": {"authorization_code"}, "code": {loc.Query().Get("code")},
+		"code_verifier": {verifier}, "redirect_uri": {redirect}, "client_id": {clientID}}, "", "")
+	if tok.Status != 200 || tok.AccessToken == "" {
+		h.t.Fatalf("token after sign-in with %s: %d %+v", redirect, tok.Status, tok)
+	}
+	return shown
+}
+
+// cimdAuthorizePage requests /authorize for a metadata-document client
+// and returns the page, without signing in.
+func (h *harness) cimdAuthorizePage(clientID, redirect string) *browser.Page {
+	h.t.Helper()
+	q := url.Values{"response_type": {"code"}, "client_id": {clientID}, "redirect_uri": {redirect},
+		"state": {"state-12345678"}, "code_challenge": {oauth2.S256ChallengeFromVerifier(oauth2.GenerateVerifier())},
+		"code_challenge_method": {"S256"}, "scope": {"weather:read"}, "resource": {h.resource}}
+	p, err := browser.New(h.base).Get(h.base + "/authorize?" + q.Encode())
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return p
+}
+
+func cimdDoc(id, name string, redirects ...string) string {
+	return `{"client_id":"` + id + `","client_name":"` + name + `","redirect_uris":["` + strings.Join(redirects, `","`) +
+		`"],"grant_types":["authorization_code","refresh_token"],"token_endpoint_auth_method":"none"}`
+}
+
+// TestCIMDDocumentChanges edits a cacheable metadata document between two
+// sign-ins 30 seconds apart, as a client developer does: the second
+// sign-in uses a redirect URI only the new version lists, and succeeds
+// at once, with the consent given the first time. A redirect URI that is
+// still not listed gets a page naming what the document lists and when
+// it was fetched, with no further fetch.
+func TestCIMDDocumentChanges(t *testing.T) {
+	d := newDocServer(t)
+	h := newHarness(t, withCIMDClock(d))
+	id := d.url("/dev/client.json")
+	d.docs["/dev/client.json"] = cimdDoc(id, "Dev client v1", "http://127.0.0.1/callback")
+	d.header = http.Header{"Cache-Control": {"max-age=600"}}
+
+	if !h.cimdSignIn(id, "http://127.0.0.1:41000/callback") {
+		t.Errorf("first sign-in: no consent page, want one")
+	}
+	if got := d.fetches.Load(); got != 1 {
+		t.Errorf("fetches after the first sign-in: %d, want 1", got)
+	}
+
+	h.advance(30 * time.Second)
+	d.docs["/dev/client.json"] = cimdDoc(id, "Dev client v2", "http://127.0.0.1/callback", "http://localhost/oauth/done")
+	if h.cimdSignIn(id, "http://localhost:41001/oauth/done") {
+		t.Errorf("second sign-in: consent page shown again, want the remembered consent")
+	}
+	if got := d.fetches.Load(); got != 2 {
+		t.Errorf("fetches after the second sign-in: %d, want 2 (one fresh fetch for the new redirect URI)", got)
+	}
+	c, err := h.store.GetClient(t.Context(), id)
+	if err != nil || c.Name != "Dev client v2" {
+		t.Errorf("stored client after the change: %q %v, want Dev client v2", c.Name, err)
+	}
+
+	// Still not listed: refused with what the document lists, and no
+	// fetch within the refetch interval.
+	p := h.cimdAuthorizePage(id, "http://127.0.0.1:41002/elsewhere")
+	for _, want := range []string{"Redirect URI not allowed", "http://127.0.0.1:41002/elsewhere", "http://localhost/oauth/done",
+		"http://127.0.0.1/callback", "fetched at", id} {
+		if !strings.Contains(p.Body, want) {
+			t.Errorf("refusal page lacks %q:\n%.1500s", want, p.Body)
+		}
+	}
+	if p.Status != 400 || p.Header.Get("Location") != "" {
+		t.Errorf("refusal: %d Location %q, want 400 and no redirect", p.Status, p.Header.Get("Location"))
+	}
+	if got := d.fetches.Load(); got != 2 {
+		t.Errorf("fetches after an unlisted redirect URI within the refetch interval: %d, want 2", got)
+	}
+	// Later, an unlisted redirect URI fetches once more, then refuses.
+	h.advance(cimd.DefaultRefetchInterval)
+	for range 3 {
+		if p := h.cimdAuthorizePage(id, "http://127.0.0.1:41002/elsewhere"); p.Status != 400 {
+			t.Errorf("unlisted redirect URI: %d, want 400", p.Status)
+		}
+	}
+	if got := d.fetches.Load(); got != 3 {
+		t.Errorf("fetches after three more unlisted requests: %d, want 3 (one per refetch interval)", got)
+	}
+}
+
+// TestCIMDNoStore serves a document with Cache-Control: no-store: each new
+// authorization request fetches it again, while one authorization (the
+// sign-in, consent and token steps) uses one copy.
+func TestCIMDNoStore(t *testing.T) {
+	d := newDocServer(t)
+	h := newHarness(t, withCIMDClock(d))
+	id := d.url("/nostore.json")
+	d.docs["/nostore.json"] = cimdDoc(id, "No-store v1", "http://127.0.0.1/callback")
+	d.header = http.Header{"Cache-Control": {"no-store"}}
+
+	h.cimdSignIn(id, "http://127.0.0.1:41000/callback")
+	if got := d.fetches.Load(); got != 1 {
+		t.Errorf("fetches in one authorization (authorize, sign-in, consent, token): %d, want 1", got)
+	}
+	h.advance(5 * time.Second)
+	d.docs["/nostore.json"] = cimdDoc(id, "No-store v2", "http://127.0.0.1/other")
+	h.cimdSignIn(id, "http://127.0.0.1:41000/other")
+	if got := d.fetches.Load(); got != 2 {
+		t.Errorf("fetches after a second authorization: %d, want 2", got)
+	}
+	// The old redirect URI is gone from the document, and the copy is
+	// fresh: refused at once.
+	h.advance(5 * time.Second)
+	if p := h.cimdAuthorizePage(id, "http://127.0.0.1:41000/callback"); p.Status != 400 || !strings.Contains(p.Body, "http://127.0.0.1/other") {
+		t.Errorf("redirect URI the new document dropped: %d, want 400 naming the listed one:\n%.800s", p.Status, p.Body)
+	}
+	if got := d.fetches.Load(); got != 3 {
+		t.Errorf("fetches after a third request: %d, want 3 (fetched again, then refused)", got)
+	}
+}
+
+// TestCIMDConsentSurvivesSweep lets a metadata-document client's record
+// expire and its tokens go, runs the sweep, and signs in again: the
+// consent, which belongs to the client_id, is still remembered.
+func TestCIMDConsentSurvivesSweep(t *testing.T) {
+	d := newDocServer(t)
+	h := newHarness(t, withCIMDClock(d))
+	id := d.url("/sweep.json")
+	d.docs["/sweep.json"] = cimdDoc(id, "Swept", "http://127.0.0.1/callback")
+	if !h.cimdSignIn(id, "http://127.0.0.1:41000/callback") {
+		t.Fatal("first sign-in: no consent page")
+	}
+	h.advance(40 * 24 * time.Hour) // past the record's expiry and the tokens'
+	if _, err := h.store.GarbageCollect(t.Context(), time.Now().Add(40*24*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.store.GetConsent(t.Context(), mustUserID(t, h), id); err != nil {
+		t.Fatalf("consent after the sweep: %v, want it kept", err)
+	}
+	if h.cimdSignIn(id, "http://127.0.0.1:41000/callback") {
+		t.Errorf("sign-in after the sweep: consent page shown again, want the remembered consent")
+	}
+	if got := d.fetches.Load(); got != 2 {
+		t.Errorf("fetches: %d, want 2 (the expired copy is fetched again)", got)
+	}
+}
+
+func mustUserID(t *testing.T, h *harness) string {
+	t.Helper()
+	u, err := h.store.GetUserByUsername(t.Context(), testUser)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u.ID
+}
+
+// TestCIMDFetchFailureUsesFreshCopy: when a document that is to be fetched
+// again cannot be (its host is down), a stored copy that has not expired
+// stands in; once it has expired, the sign-in stops with the fetch error.
+func TestCIMDFetchFailureUsesFreshCopy(t *testing.T) {
+	d := newDocServer(t)
+	h := newHarness(t, withCIMDClock(d))
+	id := d.url("/flaky.json")
+	d.docs["/flaky.json"] = cimdDoc(id, "Flaky", "http://127.0.0.1/callback")
+	d.header = http.Header{"Cache-Control": {"no-store"}}
+	h.cimdSignIn(id, "http://127.0.0.1:41000/callback")
+
+	delete(d.docs, "/flaky.json") // 404 from now on
+	h.advance(time.Minute)
+	h.cimdSignIn(id, "http://127.0.0.1:41000/callback")
+	if got := d.fetches.Load(); got < 2 {
+		t.Errorf("fetches: %d, want a second attempt", got)
+	}
+	h.advance(5 * time.Minute) // past the stored copy's expiry
+	if p := h.cimdAuthorizePage(id, "http://127.0.0.1:41000/callback"); p.Status != 400 || !strings.Contains(p.Body, "404") {
+		t.Errorf("expired copy, document gone: %d, want 400 naming the 404:\n%.600s", p.Status, p.Body)
 	}
 }

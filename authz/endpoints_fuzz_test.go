@@ -34,6 +34,11 @@ func fuzzServer(f *testing.F) (http.Handler, string) {
 	if err != nil {
 		f.Fatal(err)
 	}
+	// A registered resource besides the built-in one, so that resource and
+	// scope resolution across resources is fuzzed too.
+	if _, err := srv.AddResource(f.Context(), authz.NewResource{URL: "http://127.0.0.1:9000/mcp", Scopes: []string{"notes:read"}}); err != nil {
+		f.Fatal(err)
+	}
 	h, err := authz.NewSecretHasher(f.Context(), st)
 	if err != nil {
 		f.Fatal(err)
@@ -59,6 +64,8 @@ func FuzzAuthorizeQuery(f *testing.F) {
 	f.Add("client_id=" + id + "&redirect_uri=https://evil.example/&response_type=code")
 	f.Add("client_id=" + id + "&client_id=x&scope=%zz")
 	f.Add("resource=http://localhost:8080/mcp&resource=x&prompt=none&client_id=" + id)
+	f.Add("response_type=code&client_id=" + id + "&redirect_uri=http://127.0.0.1:9/cb&state=12345678&resource=http://127.0.0.1:9000/mcp&scope=notes:read+weather:read&code_challenge=" + strings.Repeat("A", 43) + "&code_challenge_method=S256")
+	f.Add("response_type=code&client_id=" + id + "&redirect_uri=http://127.0.0.1:9/cb&state=12345678&resource=HTTP://127.0.0.1:9000/mcp&resource=http://localhost:8080/mcp&code_challenge=" + strings.Repeat("A", 43) + "&code_challenge_method=S256")
 	f.Fuzz(func(t *testing.T, query string) {
 		req := httptest.NewRequest(http.MethodGet, "http://localhost:8080/authorize", nil)
 		req.URL.RawQuery = query

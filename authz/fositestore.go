@@ -157,7 +157,14 @@ func (f *fositeStore) create(ctx context.Context, kind storage.TokenKind, sig, a
 	if err != nil {
 		return fmt.Errorf("encode request: %w", err)
 	}
+	var res string
+	if aud := r.GetGrantedAudience(); len(aud) > 0 {
+		res = aud[0]
+	} else if aud := r.GetRequestedAudience(); len(aud) > 0 {
+		res = aud[0]
+	}
 	return f.st.CreateToken(ctx, storage.Token{
+		Resource:        res,
 		Kind:            kind,
 		Signature:       sig,
 		RequestID:       r.GetID(),
@@ -174,21 +181,33 @@ func (f *fositeStore) create(ctx context.Context, kind storage.TokenKind, sig, a
 // load reads a token row and rebuilds its request. The returned error is
 // nil, or the row's inactivity (inactive), or a lookup error.
 func (f *fositeStore) load(ctx context.Context, kind storage.TokenKind, sig string, inactive error) (fosite.Requester, error) {
-	t, err := f.st.GetToken(ctx, kind, sig)
-	if errors.Is(err, storage.ErrNotFound) {
-		return nil, fosite.ErrNotFound
-	}
+	req, t, err := f.loadRow(ctx, kind, sig)
 	if err != nil {
 		return nil, err
 	}
+	if !t.Active && inactive != nil {
+		return req, inactive
+	}
+	return req, nil
+}
+
+// loadRow reads a token row and rebuilds its request, active or not.
+func (f *fositeStore) loadRow(ctx context.Context, kind storage.TokenKind, sig string) (fosite.Requester, storage.Token, error) {
+	t, err := f.st.GetToken(ctx, kind, sig)
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, t, fosite.ErrNotFound
+	}
+	if err != nil {
+		return nil, t, err
+	}
 	var sr storedRequest
 	if err := json.Unmarshal(t.Data, &sr); err != nil {
-		return nil, fmt.Errorf("decode stored request: %w", err)
+		return nil, t, fmt.Errorf("decode stored request: %w", err)
 	}
 	c, err := f.GetClient(ctx, sr.ClientID)
 	if err != nil {
 		// The client was deleted: its grants are gone with it.
-		return nil, fosite.ErrNotFound
+		return nil, t, fosite.ErrNotFound
 	}
 	if sr.Session == nil {
 		sr.Session = &oauth2.JWTSession{}
@@ -207,10 +226,7 @@ func (f *fositeStore) load(ctx context.Context, kind storage.TokenKind, sig stri
 	if req.Form == nil {
 		req.Form = url.Values{}
 	}
-	if !t.Active && inactive != nil {
-		return req, inactive
-	}
-	return req, nil
+	return req, t, nil
 }
 
 func expiry(r fosite.Requester, tt fosite.TokenType) time.Time {
@@ -298,9 +314,54 @@ func (f *fositeStore) CreateRefreshTokenSession(ctx context.Context, sig, access
 
 // GetRefreshTokenSession returns the request of a refresh token; a rotated
 // or revoked one comes back with fosite.ErrInactiveToken and its request,
-// which makes fosite revoke the whole grant (reuse detection).
+// which makes fosite revoke the whole grant (reuse detection), unless it
+// was rotated within the reuse grace period: then it is served like an
+// active one, and RotateRefreshToken lets it through.
 func (f *fositeStore) GetRefreshTokenSession(ctx context.Context, sig string, _ fosite.Session) (fosite.Requester, error) {
-	return f.load(ctx, storage.KindRefresh, sig, fosite.ErrInactiveToken)
+	req, t, err := f.loadRow(ctx, storage.KindRefresh, sig)
+	if err != nil {
+		return nil, err
+	}
+	if !t.Active {
+		ago, ok := f.srv.withinGrace(t)
+		if !ok {
+			if ri, _ := ctx.Value(refreshInfoKey{}).(*refreshInfo); ri != nil {
+				ri.inactive, ri.rotated, ri.ago = true, !t.RotatedAt.IsZero(), ago
+				if ri.rotated {
+					ri.ago = f.srv.now().Sub(t.RotatedAt)
+				}
+			}
+			return req, fosite.ErrInactiveToken
+		}
+	}
+	return req, nil
+}
+
+// refreshInfoKey is the context key of a token request's refreshInfo.
+type refreshInfoKey struct{}
+
+// refreshInfo is what GetRefreshTokenSession learnt about an inactive
+// refresh token, for the audit event of its refusal.
+type refreshInfo struct {
+	inactive bool
+	// rotated is true when the token was rotated (ago before this use),
+	// false when its grant had been revoked.
+	rotated bool
+	ago     time.Duration
+}
+
+// withinGrace reports whether refresh row t was retired by a rotation
+// less than the reuse grace period ago, and how long ago. RotatedAt is
+// kept to the second, so the period is counted from the start of the
+// rotation's second. A rotation up to one period "in the future" counts
+// as recent: another instance on the same database, its clock a little
+// ahead, made it.
+func (s *Server) withinGrace(t storage.Token) (time.Duration, bool) {
+	if s.refreshGrace <= 0 || t.Active || t.RotatedAt.IsZero() {
+		return 0, false
+	}
+	ago := s.now().Sub(t.RotatedAt)
+	return ago, ago > -s.refreshGrace && ago < s.refreshGrace
 }
 
 // DeleteRefreshTokenSession deactivates rather than deletes, so that a
@@ -318,18 +379,44 @@ func (f *fositeStore) DeleteRefreshTokenSession(ctx context.Context, sig string)
 
 // RotateRefreshToken retires the presented refresh token. The conditional
 // update is keyed on the presented signature, so of concurrent refreshes
-// with one token exactly one wins; the others get
-// fosite.ErrSerializationFailure.
+// with one token exactly one rotates it. The others, and any later use
+// of it by its client within the reuse grace period, find it rotated
+// moments ago: they go on to get a token pair of their own, revoking
+// nothing, and the token request is audited as a reuse within grace.
+// Without grace (or after it) they get fosite.ErrSerializationFailure.
 func (f *fositeStore) RotateRefreshToken(ctx context.Context, requestID, sig string) error {
 	f.dropGrant(ctx, requestID)
-	err := f.st.RotateRefreshToken(ctx, requestID, sig)
+	err := f.st.RotateRefreshToken(ctx, requestID, sig, f.srv.now().UTC())
 	switch {
 	case errors.Is(err, storage.ErrConflict):
+		// Read in the same transaction: a revocation committed since the
+		// rotation has cleared RotatedAt.
+		if t, gerr := f.st.GetToken(ctx, storage.KindRefresh, sig); gerr == nil && t.RequestID == requestID {
+			if ago, ok := f.srv.withinGrace(t); ok {
+				f.graceReuse(ctx, t, ago)
+				return nil
+			}
+		}
 		return fosite.ErrSerializationFailure
 	case errors.Is(err, storage.ErrNotFound):
 		return fosite.ErrNotFound
 	}
 	return err
+}
+
+// graceReuse turns the pending audit event of a token request that reused
+// a refresh token within the grace period into AuditRefreshReuseGrace.
+func (f *fositeStore) graceReuse(ctx context.Context, t storage.Token, ago time.Duration) {
+	detail := fmt.Sprintf("a refresh token rotated %s ago was used again within the %s reuse grace period; a new token pair was issued and nothing was revoked",
+		ago.Truncate(time.Second), f.srv.refreshGrace)
+	if p := pendingAuditFrom(ctx); p != nil {
+		p.mu.Lock()
+		p.event.Type = AuditRefreshReuseGrace
+		p.event.Detail = detail
+		p.mu.Unlock()
+	}
+	f.srv.log.Info("refresh token reused within grace", "client_id", t.ClientID, "user_id", t.Subject,
+		"rotated_ago", ago.Truncate(time.Second).String())
 }
 
 // RevokeRefreshToken deactivates every refresh token of a grant.

@@ -1,6 +1,7 @@
 package authz
 
 import (
+	"github.com/tenantless/tenantless/storage"
 	"net/url"
 	"slices"
 	"strings"
@@ -82,7 +83,8 @@ func FuzzRegistrationBody(f *testing.F) {
 	f.Add(`{"redirect_uris":["http://localhost:6274/oauth/callback"],"token_endpoint_auth_method":"none","scope":""}`)
 	f.Add(`{"redirect_uris":"x"}`)
 	f.Add(`{"redirect_uris":["https://a/b"],"grant_types":["urn:ietf:params:oauth:grant-type:device_code","authorization_code"]}`)
-	s := &Server{scopeNames: []string{"weather:read"}}
+	s := &Server{registry: &registry{builtin: &servedResource{rec: storage.Resource{URL: "http://localhost/mcp", Scopes: []string{"weather:read"}}}}}
+	s.registry.set(nil)
 	f.Fuzz(func(t *testing.T, body string) {
 		md := &clientMetadata{}
 		if parseMetadata([]byte(body), md) != nil {

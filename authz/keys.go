@@ -2,9 +2,11 @@ package authz
 
 import (
 	"context"
+	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/base64"
@@ -33,17 +35,32 @@ type keySet struct {
 	stored  []storage.SigningKey        // as last read, without private keys
 }
 
+// JWS algorithms of access tokens (RFC 7518 §3.1).
+const (
+	// AlgES256 is ECDSA P-256 with SHA-256, the default.
+	AlgES256 = "ES256"
+	// AlgRS256 is RSASSA-PKCS1-v1_5 with SHA-256 (2048-bit keys), what
+	// most JWT libraries assume and Entra uses.
+	AlgRS256 = "RS256"
+)
+
 // loadKeys reads the signing keys from st, generating and storing a first
-// ES256 key when there is none.
-func loadKeys(ctx context.Context, st storage.Store, now time.Time) (*keySet, error) {
+// key of alg when there is none, and rotating to a key of alg when the
+// current one has another algorithm (the old key stays published until
+// its tokens expire).
+func loadKeys(ctx context.Context, st storage.Store, now time.Time, alg string) (*keySet, error) {
 	ks := &keySet{}
 	if err := ks.reload(ctx, st); err != nil {
 		return nil, err
 	}
-	if ks.current != nil {
+	if ks.current != nil && ks.current.Algorithm == alg {
 		return ks, nil
 	}
-	if _, err := GenerateSigningKey(ctx, st, now); err != nil {
+	if ks.current == nil {
+		if _, err := GenerateSigningKey(ctx, st, now, alg); err != nil {
+			return nil, err
+		}
+	} else if _, err := RotateSigningKeyTo(ctx, st, now, alg, storage.ActorServer); err != nil {
 		return nil, err
 	}
 	if err := ks.reload(ctx, st); err != nil {
@@ -55,10 +72,20 @@ func loadKeys(ctx context.Context, st storage.Store, now time.Time) (*keySet, er
 	return ks, nil
 }
 
-// GenerateSigningKey creates a new ES256 signing key, stores it, and
-// returns its key ID. The key signs new tokens from the next (re)load.
-func GenerateSigningKey(ctx context.Context, st storage.Store, now time.Time) (string, error) {
-	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+// GenerateSigningKey creates a new signing key for alg (AlgES256 or
+// AlgRS256), stores it, and returns its key ID. The key signs new tokens
+// from the next (re)load.
+func GenerateSigningKey(ctx context.Context, st storage.Store, now time.Time, alg string) (string, error) {
+	var priv interface{ Public() crypto.PublicKey }
+	var err error
+	switch alg {
+	case AlgES256:
+		priv, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	case AlgRS256:
+		priv, err = rsa.GenerateKey(rand.Reader, 2048)
+	default:
+		return "", fmt.Errorf("signing algorithm %q: use ES256 or RS256", alg)
+	}
 	if err != nil {
 		return "", fmt.Errorf("generate signing key: %w", err)
 	}
@@ -66,7 +93,7 @@ func GenerateSigningKey(ctx context.Context, st storage.Store, now time.Time) (s
 	if err != nil {
 		return "", fmt.Errorf("encode signing key: %w", err)
 	}
-	pubDER, err := x509.MarshalPKIXPublicKey(&priv.PublicKey)
+	pubDER, err := x509.MarshalPKIXPublicKey(priv.Public())
 	if err != nil {
 		return "", fmt.Errorf("encode public key: %w", err)
 	}
@@ -74,7 +101,7 @@ func GenerateSigningKey(ctx context.Context, st storage.Store, now time.Time) (s
 	kid := base64.RawURLEncoding.EncodeToString(sum[:12])
 	err = st.CreateSigningKey(ctx, storage.SigningKey{
 		ID:         kid,
-		Algorithm:  string(jose.ES256),
+		Algorithm:  alg,
 		PrivateKey: der,
 		CreatedAt:  now.UTC().Truncate(time.Second),
 	})
@@ -94,15 +121,23 @@ func (ks *keySet) reload(ctx context.Context, st storage.Store) error {
 	public := make([]jose.JSONWebKey, 0, len(keys))
 	stored := make([]storage.SigningKey, 0, len(keys))
 	for _, k := range keys {
+		var ok bool
 		priv, err := x509.ParsePKCS8PrivateKey(k.PrivateKey)
 		if err != nil {
 			return fmt.Errorf("signing key %s: %w", k.ID, err)
 		}
-		ec, ok := priv.(*ecdsa.PrivateKey)
-		if !ok || k.Algorithm != string(jose.ES256) {
+		switch priv.(type) {
+		case *ecdsa.PrivateKey:
+			ok = k.Algorithm == AlgES256
+		case *rsa.PrivateKey:
+			ok = k.Algorithm == AlgRS256
+		default:
+			ok = false
+		}
+		if !ok {
 			return fmt.Errorf("signing key %s: unsupported algorithm %s", k.ID, k.Algorithm)
 		}
-		jwk := jose.JSONWebKey{Key: ec, KeyID: k.ID, Algorithm: k.Algorithm, Use: "sig"}
+		jwk := jose.JSONWebKey{Key: priv, KeyID: k.ID, Algorithm: k.Algorithm, Use: "sig"}
 		byID[k.ID] = &jwk
 		public = append(public, jwk.Public())
 		k.PrivateKey = nil
@@ -135,11 +170,31 @@ func (ks *keySet) privateKey(kid string) (*jose.JSONWebKey, bool) {
 	return k, ok
 }
 
-// RotateSigningKey creates a new ES256 key and retires every other
-// current key, in one transaction, and returns the new key's ID. A running
-// server signs with the new key within KeyReloadInterval; retired keys
-// stay in the JWKS until every token they signed has expired.
-func RotateSigningKey(ctx context.Context, st storage.Store, now time.Time) (kid string, err error) {
+// RotateSigningKey creates a new key of the current key's algorithm (ES256
+// when there is none) and retires every other current key, in one
+// transaction, and returns the new key's ID. A running server signs with
+// the new key within KeyReloadInterval; retired keys stay in the JWKS
+// until every token they signed has expired.
+//
+// The rotation is recorded in the audit log, in the same transaction, as
+// an AuditKeyRotated event of actor (storage.ActorServer or ActorCLI).
+func RotateSigningKey(ctx context.Context, st storage.Store, now time.Time, actor string) (string, error) {
+	keys, err := st.ListSigningKeys(ctx)
+	if err != nil {
+		return "", err
+	}
+	alg := AlgES256
+	for _, k := range keys {
+		if k.RetiredAt.IsZero() {
+			alg = k.Algorithm
+			break
+		}
+	}
+	return RotateSigningKeyTo(ctx, st, now, alg, actor)
+}
+
+// RotateSigningKeyTo is RotateSigningKey with a new key of alg.
+func RotateSigningKeyTo(ctx context.Context, st storage.Store, now time.Time, alg, actor string) (kid string, err error) {
 	keys, err := st.ListSigningKeys(ctx)
 	if err != nil {
 		return "", err
@@ -153,15 +208,26 @@ func RotateSigningKey(ctx context.Context, st storage.Store, now time.Time) (kid
 			_ = st.Rollback(tx)
 		}
 	}()
-	if kid, err = GenerateSigningKey(tx, st, now); err != nil {
+	if kid, err = GenerateSigningKey(tx, st, now, alg); err != nil {
 		return "", err
 	}
+	var retired []string
 	for _, k := range keys {
 		if k.RetiredAt.IsZero() {
 			if err = st.RetireSigningKey(tx, k.ID, now.UTC().Truncate(time.Second)); err != nil {
 				return "", err
 			}
+			retired = append(retired, k.ID)
 		}
+	}
+	detail := "new signing key " + kid
+	if len(retired) > 0 {
+		detail += "; retired " + strings.Join(retired, " ")
+	}
+	if err = st.AppendAudit(tx, storage.AuditEvent{
+		Time: now.UTC(), Type: AuditKeyRotated, Outcome: "success", Detail: detail, Actor: actor,
+	}); err != nil {
+		return "", fmt.Errorf("append audit event: %w", err)
 	}
 	return kid, st.Commit(tx)
 }
@@ -198,6 +264,19 @@ func (s *Server) RefreshKeys(ctx context.Context, rotateEvery time.Duration) err
 	stored := s.keys.stored
 	s.keys.mu.RUnlock()
 	changed := false
+	for _, k := range stored {
+		// A key of another algorithm was rotated in by another server on
+		// this database: it is used, not fought over (two servers with
+		// different --signing-alg would otherwise rotate in turn every few
+		// seconds), and said once per key.
+		if k.RetiredAt.IsZero() && k.Algorithm != s.signingAlg && s.warnOnce(k.ID) {
+			s.log.Warn("the current signing key has another algorithm than --signing-alg; another server on this database rotated it. Start every server with the same --signing-alg",
+				"kid", k.ID, "alg", k.Algorithm, "signing_alg", s.signingAlg)
+		}
+		if k.RetiredAt.IsZero() {
+			break
+		}
+	}
 	if needsRotation(stored, rotateEvery, now) {
 		kid, err := s.rotateOnce(ctx, rotateEvery, now)
 		if err != nil {
@@ -245,7 +324,11 @@ func needsRotation(keys []storage.SigningKey, rotateEvery time.Duration, now tim
 func (s *Server) rotateOnce(ctx context.Context, rotateEvery time.Duration, now time.Time) (string, error) {
 	ex, ok := s.store.(storage.Exclusive)
 	if !ok {
-		return RotateSigningKey(ctx, s.store, now)
+		keys, err := s.store.ListSigningKeys(ctx)
+		if err != nil {
+			return "", err
+		}
+		return RotateSigningKeyTo(ctx, s.store, now, currentAlg(keys, s.signingAlg), storage.ActorServer)
 	}
 	var (
 		kid string
@@ -256,11 +339,34 @@ func (s *Server) rotateOnce(ctx context.Context, rotateEvery time.Duration, now 
 		if keys, err = s.store.ListSigningKeys(ctx); err != nil || !needsRotation(keys, rotateEvery, now) {
 			return
 		}
-		kid, err = RotateSigningKey(ctx, s.store, now)
+		kid, err = RotateSigningKeyTo(ctx, s.store, now, currentAlg(keys, s.signingAlg), storage.ActorServer)
 	}); terr != nil {
 		return "", terr
 	}
 	return kid, err
+}
+
+// currentAlg is the algorithm of the current key among keys (rotation
+// keeps it), or def when there is none.
+func currentAlg(keys []storage.SigningKey, def string) string {
+	for _, k := range keys {
+		if k.RetiredAt.IsZero() {
+			return k.Algorithm
+		}
+	}
+	return def
+}
+
+// warnOnce reports whether kid was not the last key warned about, and
+// records it.
+func (s *Server) warnOnce(kid string) bool {
+	s.warnMu.Lock()
+	defer s.warnMu.Unlock()
+	if s.warnedAlg == kid {
+		return false
+	}
+	s.warnedAlg = kid
+	return true
 }
 
 // kidSigner is fosite's JWT signer, except that tokens are verified with

@@ -3,6 +3,7 @@ package authz_test
 import (
 	"encoding/json"
 	"net/http"
+	"net/http/httptest"
 	"slices"
 	"testing"
 	"time"
@@ -12,6 +13,8 @@ import (
 
 	"github.com/tenantless/tenantless/authz"
 	"github.com/tenantless/tenantless/e2e/browser"
+	"github.com/tenantless/tenantless/storage"
+	"github.com/tenantless/tenantless/web"
 )
 
 func (h *harness) jwksKIDs() []string {
@@ -60,7 +63,7 @@ func TestKeyRotation(t *testing.T) {
 	old := issue()
 	k1 := kidOf(t, old.AccessToken)
 
-	k2, err := authz.RotateSigningKey(ctx, h.store, time.Now())
+	k2, err := authz.RotateSigningKey(ctx, h.store, time.Now(), storage.ActorCLI)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,5 +109,106 @@ func TestKeyRotation(t *testing.T) {
 	}
 	if kids := h.jwksKIDs(); len(kids) != 2 || !slices.Contains(kids, k2) {
 		t.Errorf("after the rotation period JWKS kids %v, want a new key before %s", kids, k2)
+	}
+}
+
+// TestSigningAlgSwitch restarts the server with another algorithm: it
+// signs with a new key of that algorithm at once, keeps the retired key
+// of the other one in the JWKS (kid, alg, use) until its tokens have
+// expired, so those tokens keep verifying, and later rotations keep the
+// new algorithm.
+func TestSigningAlgSwitch(t *testing.T) {
+	h := newHarness(t)
+	ctx := t.Context()
+	v := oauth2.GenerateVerifier()
+	old := h.exchange(h.code(browser.New(h.base), h.authParams(v)), v, nil)
+	esKID := kidOf(t, old.AccessToken)
+
+	tmpl, err := web.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var offset time.Duration
+	start := time.Now()
+	rs, err := authz.New(ctx, authz.Config{
+		Store: h.store, Templates: tmpl, Issuer: h.base, Resources: []string{h.resource},
+		Scopes: []authz.Scope{{Name: "weather:read"}, {Name: "weather:alerts"}}, SigningAlg: authz.AlgRS256,
+		Now: func() time.Time { return start.Add(offset) },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	rs.Mount(mux)
+	ts := httptest.NewServer(mux)
+	defer ts.Close()
+	jwks := func() map[string]string {
+		res, err := http.Get(ts.URL + "/jwks.json")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		var set struct {
+			Keys []struct{ KID, Alg, Use, Kty string } `json:"keys"`
+		}
+		if err := json.NewDecoder(res.Body).Decode(&set); err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]string{}
+		for _, k := range set.Keys {
+			out[k.KID] = k.Alg + " " + k.Kty + " " + k.Use
+		}
+		return out
+	}
+	got := jwks()
+	if len(got) != 2 || got[esKID] != "ES256 EC sig" {
+		t.Fatalf("JWKS after switching to RS256: %v, want the retired ES256 key %s and an RS256 key", got, esKID)
+	}
+	var rsKID string
+	for kid, desc := range got {
+		if kid != esKID {
+			rsKID = kid
+			if desc != "RS256 RSA sig" {
+				t.Errorf("new key %s: %s, want RS256 RSA sig", kid, desc)
+			}
+		}
+	}
+	if _, err := rs.VerifyAccessToken(ctx, old.AccessToken); err != nil {
+		t.Errorf("an ES256 token issued before the switch: %v, want valid", err)
+	}
+	minted, err := authz.MintAccessToken(ctx, h.store, authz.Mint{Issuer: h.base, Username: testUser, Resource: h.resource}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if minted.Algorithm != authz.AlgRS256 || minted.KeyID != rsKID {
+		t.Errorf("minted with %s %s, want RS256 %s", minted.Algorithm, minted.KeyID, rsKID)
+	}
+	if at, err := rs.VerifyAccessToken(ctx, minted.AccessToken); err != nil || at.ClientID != authz.CLIClientID || !slices.Equal(at.Audience, []string{h.resource}) {
+		t.Errorf("minted token: %+v %v, want valid for %s by %s", at, err, h.resource, authz.CLIClientID)
+	}
+	if err := rs.RefreshKeys(ctx, 0); err != nil {
+		t.Fatal(err)
+	}
+	if got := jwks(); len(got) != 2 {
+		t.Errorf("JWKS after a maintenance round: %v, want both keys still", got)
+	}
+	// Rotation keeps the algorithm.
+	kid, err := authz.RotateSigningKey(ctx, h.store, time.Now(), storage.ActorCLI)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rs.RefreshKeys(ctx, 0); err != nil {
+		t.Fatal(err)
+	}
+	if got := jwks(); got[kid] != "RS256 RSA sig" {
+		t.Errorf("rotated key %s: %v, want RS256", kid, got)
+	}
+	// Once the ES256 key's tokens have expired (1 h), it leaves the JWKS.
+	offset = time.Hour + 2*time.Minute
+	if err := rs.RefreshKeys(ctx, 0); err != nil {
+		t.Fatal(err)
+	}
+	if got := jwks(); len(got) != 1 || got[kid] == "" {
+		t.Errorf("JWKS after the retired keys' tokens expired: %v, want only %s", got, kid)
 	}
 }

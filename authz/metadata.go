@@ -40,7 +40,7 @@ func (s *Server) Metadata() Metadata {
 		JWKSURI:                                    s.issuer + "/jwks.json",
 		RevocationEndpoint:                         s.issuer + "/revoke",
 		IntrospectionEndpoint:                      s.issuer + "/introspect",
-		ScopesSupported:                            s.scopeNames,
+		ScopesSupported:                            s.registry.scopeNames(),
 		ResponseTypesSupported:                     []string{"code"},
 		ResponseModesSupported:                     []string{"query"},
 		GrantTypesSupported:                        []string{grantAuthorizationCode, grantRefreshToken},
@@ -50,7 +50,7 @@ func (s *Server) Metadata() Metadata {
 		CodeChallengeMethodsSupported:              []string{"S256"},
 		AuthorizationResponseIssParameterSupported: true,
 		SubjectTypesSupported:                      []string{"public"},
-		IDTokenSigningAlgValuesSupported:           []string{"ES256"},
+		IDTokenSigningAlgValuesSupported:           []string{s.signingAlg},
 		PromptValuesSupported:                      []string{"none", "consent"},
 	}
 	m.ClientIDMetadataDocumentSupported = s.cimd != nil

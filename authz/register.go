@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tenantless/tenantless/authz/trace"
 	"github.com/tenantless/tenantless/storage"
 )
 
@@ -130,6 +131,7 @@ func (s *Server) register(w http.ResponseWriter, r *http.Request) {
 		"auth_method", md.TokenEndpointAuthMethod, "redirect_uris", strings.Join(md.RedirectURIs, " "))
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("Location", resp.RegistrationClientURI)
+	s.trace.Note(r, trace.Note{ClientID: c.ID, ClientName: md.ClientName})
 	writeJSON(w, r, http.StatusCreated, "application/json", resp)
 }
 
@@ -295,7 +297,7 @@ func (s *Server) normalizeMetadata(md *clientMetadata) *registrationError {
 		return invalidMetadata("client_name is longer than 200 characters")
 	}
 	// Every client may request every scope; the registered value says so.
-	md.Scope = strings.Join(s.scopeNames, " ")
+	md.Scope = strings.Join(s.registry.scopeNames(), " ")
 	return nil
 }
 

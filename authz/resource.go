@@ -39,25 +39,49 @@ func canonicalResource(raw string) (string, error) {
 	return u.String(), nil
 }
 
-// resolveResources validates the requested resources against the served
-// ones and returns their canonical forms, defaulting to the first served
-// resource when none was requested. On failure it returns the offending
-// value.
-func (s *Server) resolveResources(requested []string) ([]string, string, bool) {
+// resolveResource validates the requested resources (RFC 8707 §2): at
+// most one (one token has one audience), registered with this server. It
+// returns the canonical URL, which becomes the token's audience, and the
+// resource it names; with none requested, the built-in resource.
+func (s *Server) resolveResource(requested []string) (string, *servedResource, *fosite.RFC6749Error) {
 	if len(requested) == 0 {
-		return []string{s.resources[0]}, "", true
+		b := s.registry.builtin
+		return b.rec.URL, b, nil
 	}
-	out := make([]string, 0, len(requested))
+	var canon string
 	for _, r := range requested {
-		canon, err := canonicalResource(r)
-		if err != nil || !slices.Contains(s.resources, canon) {
-			return nil, r, false
+		c, err := canonicalResource(r)
+		if err != nil {
+			return "", nil, errInvalidTarget(r)
 		}
-		if !slices.Contains(out, canon) {
-			out = append(out, canon)
+		if canon != "" && c != canon {
+			rfc := errInvalidTarget(r)
+			rfc.HintField = "Send one resource parameter: a token is issued for one resource (its audience)."
+			return "", nil, rfc
 		}
+		canon = c
 	}
-	return out, "", true
+	res, ok := s.registry.lookup(canon)
+	if !ok {
+		return "", nil, errInvalidTarget(requested[0])
+	}
+	return canon, res, nil
+}
+
+// checkScopes refuses requested scopes that are not res's (RFC 6749
+// §4.1.2.1 invalid_scope), naming the resource a scope belongs to.
+func (s *Server) checkScopes(requested []string, res *servedResource) error {
+	for _, sc := range requested {
+		if slices.Contains(res.rec.Scopes, sc) {
+			continue
+		}
+		if owner, ok := s.registry.owner(sc); ok {
+			return fosite.ErrInvalidScope.WithHintf("The scope %s belongs to the resource %s, not to %s; ask for it with resource=%s.",
+				quoteShort(sc), owner.rec.URL, res.rec.URL, owner.rec.URL)
+		}
+		return fosite.ErrInvalidScope.WithHintf("The scope %s is not a scope of %s.", quoteShort(sc), res.rec.URL)
+	}
+	return nil
 }
 
 // quoteShort quotes s for an error message, cut to a sane length.

@@ -19,6 +19,7 @@ import (
 	"github.com/ory/fosite/token/jwt"
 
 	"github.com/tenantless/tenantless/authz/cimd"
+	"github.com/tenantless/tenantless/authz/trace"
 	"github.com/tenantless/tenantless/storage"
 	"github.com/tenantless/tenantless/web"
 )
@@ -41,18 +42,37 @@ type Config struct {
 	// query, fragment or trailing slash, e.g. "http://localhost:8080".
 	// Endpoints are served under it. Required.
 	Issuer string
-	// Resources are the RFC 8707 resource URLs tokens may be issued for;
-	// a requested resource must equal one of them (scheme and host compared
-	// case-insensitively) and becomes the token's "aud". The first is the
-	// default when a request names none. Required.
+	// Resources are the URLs of the built-in resource (the MCP server, or
+	// gateway, this process serves): RFC 8707 resource indicators a
+	// requested resource is compared with (scheme and host
+	// case-insensitively), becoming the token's "aud". The first is the
+	// default when a request names none. Resources registered in the store
+	// (AddResource) are served besides it. Required.
 	Resources []string
-	// Scopes are the scopes any client may request. Required.
+	// Scopes are the scopes of the built-in resource (Resources). Required.
 	Scopes []Scope
+	// ResourceName names the built-in resource on the consent page and in
+	// "tenantless resource list"; empty means "MCP server".
+	ResourceName string
+	// ResourceDescription describes the built-in resource; may be empty.
+	ResourceDescription string
+	// SigningAlg is the JWS algorithm of access tokens: "ES256" or
+	// "RS256"; empty means ES256. Changing it rotates the signing key at
+	// start-up; keys of the other algorithm stay published until the
+	// tokens they signed have expired.
+	SigningAlg string
 	// AccessTokenTTL is the access token lifetime; zero means 1 hour.
 	AccessTokenTTL time.Duration
 	// RefreshTokenTTL is the refresh token lifetime, renewed on every
 	// rotation; zero means 30 days.
 	RefreshTokenTTL time.Duration
+	// RefreshReuseGrace is how long after its rotation a refresh token may
+	// be presented again by its client (two windows of one editor
+	// refreshing at once, a retry after a lost answer) and still be
+	// answered with a new token pair, revoking nothing. A reuse after it
+	// revokes the grant (RFC 9700 §4.14.2 reuse detection). Zero means
+	// no grace: every reuse revokes.
+	RefreshReuseGrace time.Duration
 	// CodeTTL is the authorization code lifetime; zero means 5 minutes.
 	CodeTTL time.Duration
 	// SessionTTL is how long a sign-in lasts; zero means 12 hours.
@@ -69,6 +89,9 @@ type Config struct {
 	// CIMD resolves client_id URLs (client ID metadata documents); nil
 	// turns metadata-document clients off.
 	CIMD *cimd.Resolver
+	// Trace, if set, is told what each request decided (the live auth
+	// trace) and serves the /trace page to admins; nil turns both off.
+	Trace *trace.Recorder
 	// Logger receives structured logs; nil means discard.
 	Logger *slog.Logger
 	// Now is the clock for sessions and consent; nil means time.Now.
@@ -79,19 +102,25 @@ type Config struct {
 // plus sign-in, consent, RFC 8707 resources, RFC 9207 iss, metadata and
 // JWKS. Create it with New and add its routes with Mount.
 type Server struct {
-	store        storage.Store
-	tmpl         *web.Templates
-	issuer       string
-	resources    []string
-	scopes       []Scope
-	scopeNames   []string
+	store  storage.Store
+	tmpl   *web.Templates
+	issuer string
+	// registry is every resource tokens are issued for (resources.go).
+	registry   *registry
+	signingAlg string
+	// warnedAlg is the kid of the last current key of another algorithm
+	// than signingAlg that was logged (keys.go).
+	warnMu       sync.Mutex
+	warnedAlg    string
 	log          *slog.Logger
 	now          func() time.Time
 	sessionTTL   time.Duration
+	refreshGrace time.Duration
 	secure       bool
 	registration string
 	cimd         *cimd.Resolver
 	onEvent      func(typ, outcome string)
+	trace        *trace.Recorder
 
 	cfg      *fosite.Config
 	provider fosite.OAuth2Provider
@@ -129,48 +158,77 @@ const hmacSecretName = "fosite-global-hmac"
 // signing key, so a restart keeps every grant valid.
 func New(ctx context.Context, c Config) (*Server, error) {
 	if c.Store == nil || c.Templates == nil {
-		return nil, errors.New("authz: Store and Templates are required")
+		return nil, errors.New("the configuration needs a Store and Templates")
 	}
 	iss, err := url.Parse(c.Issuer)
 	if err != nil || (iss.Scheme != "http" && iss.Scheme != "https") || iss.Host == "" ||
 		iss.RawQuery != "" || iss.Fragment != "" || strings.HasSuffix(c.Issuer, "/") {
-		return nil, fmt.Errorf("authz: issuer %q must be an http(s) URL without query, fragment or trailing slash", c.Issuer)
+		return nil, fmt.Errorf("issuer %q must be an http(s) URL without query, fragment or trailing slash", c.Issuer)
 	}
 	if len(c.Resources) == 0 || len(c.Scopes) == 0 {
-		return nil, errors.New("authz: at least one resource and one scope are required")
+		return nil, errors.New("at least one resource and one scope are required")
 	}
 	resources := make([]string, 0, len(c.Resources))
 	for _, r := range c.Resources {
 		canon, err := canonicalResource(r)
 		if err != nil {
-			return nil, fmt.Errorf("authz: resource %q: %w", r, err)
+			return nil, fmt.Errorf("resource %q: %w", r, err)
 		}
-		resources = append(resources, canon)
+		if !slices.Contains(resources, canon) {
+			resources = append(resources, canon)
+		}
 	}
+	switch c.SigningAlg {
+	case "":
+		c.SigningAlg = AlgES256
+	case AlgES256, AlgRS256:
+	default:
+		return nil, fmt.Errorf("authz: signing algorithm %q: use ES256 or RS256", c.SigningAlg)
+	}
+	builtin := &servedResource{
+		rec: storage.Resource{URL: resources[0], Aliases: resources[1:], Name: c.ResourceName, Description: c.ResourceDescription,
+			Source: storage.ResourceSourceBuiltin, CreatedAt: time.Now().UTC().Truncate(time.Second)},
+	}
+	if builtin.rec.Name == "" {
+		builtin.rec.Name = "MCP server"
+	}
+	for _, sc := range c.Scopes {
+		if !validScopeToken(sc.Name) {
+			return nil, fmt.Errorf("authz: scope %q is not a valid scope token", sc.Name)
+		}
+		builtin.rec.Scopes = append(builtin.rec.Scopes, sc.Name)
+		if sc.Description != "" {
+			if builtin.rec.ScopeDescriptions == nil {
+				builtin.rec.ScopeDescriptions = map[string]string{}
+			}
+			builtin.rec.ScopeDescriptions[sc.Name] = sc.Description
+		}
+	}
+	builtin.rec.UpdatedAt = builtin.rec.CreatedAt
 	switch c.Registration {
 	case "":
 		c.Registration = RegistrationOpen
 	case RegistrationOpen, RegistrationToken, RegistrationOff:
 	default:
-		return nil, fmt.Errorf("authz: registration mode %q: use open, token or off", c.Registration)
+		return nil, fmt.Errorf("registration mode %q: use open, token or off", c.Registration)
 	}
 	s := &Server{
 		registration: c.Registration,
 		cimd:         c.CIMD,
 		onEvent:      c.OnEvent,
+		trace:        c.Trace,
 		store:        c.Store,
 		tmpl:         c.Templates,
 		issuer:       c.Issuer,
-		resources:    resources,
-		scopes:       c.Scopes,
+		registry:     &registry{builtin: builtin},
+		signingAlg:   c.SigningAlg,
 		log:          c.Logger,
 		now:          c.Now,
 		sessionTTL:   c.SessionTTL,
+		refreshGrace: c.RefreshReuseGrace,
 		secure:       iss.Scheme == "https",
 	}
-	for _, sc := range c.Scopes {
-		s.scopeNames = append(s.scopeNames, sc.Name)
-	}
+	s.registry.set(nil)
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -187,19 +245,28 @@ func New(ctx context.Context, c Config) (*Server, error) {
 	if s.sessionTTL == 0 {
 		s.sessionTTL = 12 * time.Hour
 	}
+	if s.refreshGrace < 0 {
+		return nil, fmt.Errorf("authz: refresh reuse grace %s is negative", s.refreshGrace)
+	}
 
 	global, err := c.Store.EnsureSecret(ctx, hmacSecretName, randomBytes(32))
 	if err != nil {
-		return nil, fmt.Errorf("authz: load token secret: %w", err)
+		return nil, fmt.Errorf("load token secret: %w", err)
 	}
 	if s.csrfKey, err = c.Store.EnsureSecret(ctx, "csrf-hmac", randomBytes(32)); err != nil {
-		return nil, fmt.Errorf("authz: load CSRF key: %w", err)
+		return nil, fmt.Errorf("load CSRF key: %w", err)
 	}
 	if s.hasher, err = NewSecretHasher(ctx, c.Store); err != nil {
-		return nil, fmt.Errorf("authz: %w", err)
+		return nil, err
 	}
-	if s.keys, err = loadKeys(ctx, c.Store, s.now()); err != nil {
-		return nil, fmt.Errorf("authz: %w", err)
+	if s.keys, err = loadKeys(ctx, c.Store, s.now(), s.signingAlg); err != nil {
+		return nil, err
+	}
+	if err := s.storeBuiltin(ctx); err != nil {
+		return nil, fmt.Errorf("record the built-in resource: %w", err)
+	}
+	if err := s.ReloadResources(ctx); err != nil {
+		return nil, err
 	}
 
 	s.cfg = &fosite.Config{
@@ -283,6 +350,9 @@ func (s *Server) Mount(mux *http.ServeMux) {
 	api("/.well-known/oauth-authorization-server", map[string]http.HandlerFunc{"GET": s.metadata})
 	api("/.well-known/openid-configuration", map[string]http.HandlerFunc{"GET": s.metadata})
 	mux.Handle("GET "+web.StaticPrefix, web.StaticHandler())
+	if s.trace != nil {
+		s.mountTrace(mux)
+	}
 }
 
 // otherMethods answers the methods a route does not serve: a CORS

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tenantless/tenantless/authz/trace"
 	"github.com/tenantless/tenantless/storage"
 	"github.com/tenantless/tenantless/web"
 )
@@ -198,6 +199,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.setCookie(w, sessionCookie, id, s.sessionTTL)
+	s.trace.Note(r, trace.Note{User: u.Username, UserID: u.ID})
 	s.logger(r).Info("signed in", "user_id", u.ID)
 	s.audit(r, AuditLogin, u.ID, "", "success", "")
 	if next == "" {
@@ -235,7 +237,7 @@ func safeNext(next string) string {
 	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil {
 		return ""
 	}
-	if u.Path != "/authorize" && u.Path != "/account" {
+	if u.Path != "/authorize" && u.Path != "/account" && u.Path != "/trace" {
 		return ""
 	}
 	return u.RequestURI()

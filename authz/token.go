@@ -3,6 +3,7 @@ package authz
 import (
 	"context"
 	"errors"
+	"fmt"
 	"mime"
 	"net/http"
 	"slices"
@@ -13,6 +14,7 @@ import (
 	"github.com/ory/fosite/handler/oauth2"
 
 	"github.com/tenantless/tenantless/storage"
+	"github.com/tenantless/tenantless/authz/trace"
 )
 
 // maxTokenBody bounds the body of the token, revocation and introspection
@@ -41,7 +43,7 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 		writeOAuthError(w, r, fosite.ErrUnsupportedGrantType.WithHintf("Supported grant types: %s, %s.", grantAuthorizationCode, grantRefreshToken))
 		return
 	}
-	if err := s.ensureCIMDClient(r, r.PostForm.Get("client_id"), false); err != nil {
+	if err := s.ensureCIMDClient(r, r.PostForm.Get("client_id"), cimdToken); err != nil {
 		writeOAuthError(w, r, cimdTokenError(err))
 		return
 	}
@@ -49,9 +51,10 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer s.leave()
-	ar, err := s.provider.NewAccessRequest(ctx, r, &oauth2.JWTSession{})
+	ri := &refreshInfo{}
+	ar, err := s.provider.NewAccessRequest(context.WithValue(ctx, refreshInfoKey{}, ri), r, &oauth2.JWTSession{})
 	if err != nil {
-		s.tokenError(w, r, ar, err)
+		s.tokenError(w, r.WithContext(context.WithValue(ctx, refreshInfoKey{}, ri)), ar, err)
 		return
 	}
 	// RFC 8707 §2.2: a resource at the token endpoint must be one the grant
@@ -64,6 +67,13 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 		canon, err := canonicalResource(res)
 		if err != nil || !slices.Contains(allowed, canon) {
 			s.tokenError(w, r, ar, errInvalidTarget(res))
+			return
+		}
+	}
+	// A deleted resource gets no new token, by code or by refresh.
+	for _, a := range allowed {
+		if _, ok := s.registry.lookup(a); !ok {
+			s.tokenError(w, r, ar, fosite.ErrInvalidGrant.WithHintf("The resource %s is no longer registered with this authorization server.", quoteShort(a)))
 			return
 		}
 	}
@@ -89,6 +99,7 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 	s.logger(r).Info("token issued", "client_id", clientID, "grant_type", strings.Join(ar.GetGrantTypes(), " "),
 		"user_id", ar.GetSession().GetSubject())
 	s.countEvent(pending.event)
+	s.noteToken(r, ar, resp)
 	s.provider.WriteAccessResponse(ctx, w, ar, resp)
 	// After the answer is written, so a client never waits on (or loses
 	// its committed rotation to) this extra write; at most once a minute
@@ -123,7 +134,18 @@ func (s *Server) tokenError(w http.ResponseWriter, r *http.Request, ar fosite.Ac
 		err = fosite.ErrInvalidGrant.WithHint("The authorization code has already been used.")
 	}
 	if errors.Is(err, fosite.ErrInactiveToken) && ar != nil && ar.GetClient() != nil {
-		s.audit(r, AuditRefreshReuse, "", ar.GetClient().GetID(), "failure", "a rotated refresh token was used again; the grant was revoked")
+		typ, detail := s.reuseEvent(r)
+		s.audit(r, typ, "", ar.GetClient().GetID(), "failure", detail)
+	}
+	if s.trace != nil {
+		n := trace.Note{}
+		if ar != nil && ar.GetClient() != nil {
+			n.ClientID = ar.GetClient().GetID()
+		}
+		if errors.Is(err, fosite.ErrInactiveToken) {
+			n.Cause = trace.CauseRefreshReuse
+		}
+		s.trace.Note(r, n)
 	}
 	if errors.Is(err, storage.ErrUnavailable) {
 		s.logger(r).Warn("token request failed: database unavailable", "err", err)
@@ -138,6 +160,23 @@ func (s *Server) tokenError(w http.ResponseWriter, r *http.Request, ar fosite.Ac
 		s.logger(r).Info("token request refused", "error", rfc.ErrorField, "description", rfc.GetDescription())
 	}
 	s.provider.WriteAccessError(r.Context(), w, ar, err)
+}
+
+// reuseEvent is the audit type and detail of a refresh token refused as
+// inactive: rotated before (and after the grace period, if there is one),
+// which revoked its grant, or of a grant already revoked.
+func (s *Server) reuseEvent(r *http.Request) (string, string) {
+	ri, _ := r.Context().Value(refreshInfoKey{}).(*refreshInfo)
+	switch {
+	case ri == nil || !ri.inactive:
+		return AuditRefreshReuse, "a rotated refresh token was used again; the grant was revoked"
+	case !ri.rotated:
+		return AuditRefreshRevokedUse, "a refresh token of a revoked grant was used; it stays revoked"
+	case s.refreshGrace > 0:
+		return AuditRefreshReuse, fmt.Sprintf("a refresh token rotated %s ago was used again, after the %s reuse grace period; the grant was revoked",
+			ri.ago.Truncate(time.Second), s.refreshGrace)
+	}
+	return AuditRefreshReuse, "a rotated refresh token was used again (no reuse grace period); the grant was revoked"
 }
 
 // checkForm parses a form-encoded POST body and refuses the request
@@ -226,6 +265,7 @@ func (s *Server) introspect(w http.ResponseWriter, r *http.Request) {
 	if hint == "" || hint == string(fosite.AccessToken) {
 		if _, ar, err := s.verifyAccessToken(ctx, token); err == nil {
 			if !grantedAll(ar, r.PostForm.Get("scope")) {
+				s.trace.Note(r, trace.Note{Cause: trace.CauseInvalidToken, Token: trace.Fingerprint(token)})
 				s.provider.WriteIntrospectionResponse(ctx, w, inactive)
 				return
 			}
@@ -239,6 +279,7 @@ func (s *Server) introspect(w http.ResponseWriter, r *http.Request) {
 	use, ar, err := s.provider.IntrospectToken(ctx, token, fosite.TokenUse(hint), &oauth2.JWTSession{},
 		strings.Fields(r.PostForm.Get("scope"))...)
 	if err != nil {
+		s.trace.Note(r, trace.Note{Cause: trace.CauseInvalidToken, Token: trace.Fingerprint(token)})
 		s.provider.WriteIntrospectionResponse(ctx, w, inactive)
 		return
 	}

@@ -6,7 +6,7 @@
 //
 // Nothing here reaches beyond 127.0.0.1.
 
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -100,12 +100,13 @@ class Tail {
 
 /**
  * Runs a child process whose output is kept (the last tailLines lines),
- * and waits until readyURL answers 200. The returned handle has the tail
+ * and waits until readyURL answers 200 (or, with ready, until ready()
+ * resolves true). The returned handle has the tail
  * (output), and stop(), which ends the process (SIGTERM, then SIGKILL after
  * 5 s) and removes dir. If the process exits or readyURL does not answer
  * within timeout, the process is stopped and the error carries the tail.
  */
-export async function startProcess({ name, command, args, env, cwd, dir, readyURL, timeout, interval, tailLines = 200 }) {
+export async function startProcess({ name, command, args, env, cwd, dir, readyURL, ready, timeout, interval, tailLines = 200 }) {
   const output = new Tail(tailLines);
   const child = spawn(command, args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
   let exited = null;
@@ -132,9 +133,10 @@ export async function startProcess({ name, command, args, env, cwd, dir, readyUR
   };
   try {
     await waitFor(
-      `${readyURL} to answer 200`,
+      ready ? `${name} to be ready` : `${readyURL} to answer 200`,
       async () => {
         if (exited) throw new Error(`${name} exited (${JSON.stringify(exited)})`);
+        if (ready) return ready();
         const res = await fetch(readyURL);
         await res.body?.cancel();
         return res.status === 200;
@@ -168,7 +170,21 @@ export async function startServer({ args = [], name = 'tenantless' } = {}) {
     interval: 50,
     tailLines: 5000,
   });
-  return { name, port, issuer, mcpURL: `${issuer}/mcp`, output: proc.output, stop: proc.stop };
+  const db = join(dir, 't.db');
+  return {
+    name, port, issuer, db, mcpURL: `${issuer}/mcp`, output: proc.output, stop: proc.stop,
+    /** Runs a tenantless command on this server's database; returns its stdout. */
+    cli: (...cmd) => runTenantless([...cmd, '--db', db]),
+  };
+}
+
+/** Runs the tenantless binary with args and returns its stdout; throws with its stderr on failure. */
+export function runTenantless(args) {
+  try {
+    return execFileSync(serverBinary, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  } catch (err) {
+    throw new Error(`tenantless ${args.join(' ')}: ${err.stderr || err.message}`);
+  }
 }
 
 function isLoopback(url) {

@@ -19,6 +19,15 @@
 //   - --catalog FILE is the writable server list; an empty one replaces the
 //     default seed (which points at servers on the internet).
 //   - The OAuth callback is <UI origin>/oauth/callback.
+//   - Client settings (the header's gear: the CIMD switch and its metadata
+//     document URL, the enterprise IdP) are saved as they change, in
+//     MCP_STORAGE_DIR/client.json ({"cimd": {"enabled": true,
+//     "clientMetadataUrl": "https://…"}}); with CIMD on and an authorization
+//     server advertising client_id_metadata_document_supported, Inspector
+//     uses that URL as its client_id instead of registering.
+//   - A tool whose input or output schema trips Inspector's portability lint
+//     (type arrays, untyped schemas, remote $ref) gets an icon in the tool
+//     list with aria-label "Schema portability: N warnings".
 
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
@@ -84,6 +93,30 @@ export async function addStreamableHTTPServer(page, { id, url }) {
   await dialog.waitFor({ state: 'detached' });
 }
 
+/**
+ * Turns on "Use Client ID Metadata Document" in Client settings and enters
+ * url, as a person does (Inspector saves Client settings as they change);
+ * returns the redirect URI the dialog says the document must list.
+ */
+export async function useClientMetadataDocument(page, url) {
+  await page.getByRole('button', { name: 'Client settings' }).click();
+  const dialog = page.getByRole('dialog');
+  await dialog.getByRole('button', { name: 'OAuth Client ID Metadata Document' }).click();
+  const box = dialog.getByRole('checkbox', { name: 'Use Client ID Metadata Document' });
+  // A visually hidden input: its label takes the click.
+  await dialog.locator(`label[for="${await box.getAttribute('id')}"]`).click();
+  if (!(await box.isChecked())) throw new Error('the "Use Client ID Metadata Document" switch did not turn on');
+  const field = dialog.getByRole('textbox', { name: 'Client ID metadata document URL' });
+  await field.fill(url);
+  await field.blur();
+  const text = await dialog.innerText();
+  const redirect = text.match(/list this redirect URI:\s*(\S+)/)?.[1];
+  if (!redirect) throw new Error(`the Client settings dialog names no redirect URI:\n${text}`);
+  await dialog.getByRole('button', { name: 'Close' }).click();
+  await dialog.waitFor({ state: 'detached' });
+  return redirect;
+}
+
 /** Flips the server card's Connect switch (a visually hidden checkbox, so its label is clicked). */
 export async function clickConnect(page, id) {
   const toggle = page.getByRole('switch', { name: `Connect or disconnect "${id}"` });
@@ -105,6 +138,16 @@ export async function listTools(page) {
     names.push((await item.innerText()).split('\n').map((s) => s.trim()).filter(Boolean).at(-1));
   }
   return names.sort();
+}
+
+/**
+ * Returns the aria-labels of the schema warning markers in the Tools list
+ * (Inspector's "Schema portability" icons), one per flagged tool; [] when
+ * no tool is flagged. Call after listTools.
+ */
+export async function schemaWarnings(page) {
+  const items = page.locator('button[data-variant="listItem"]');
+  return items.locator('[aria-label^="Schema portability"]').evaluateAll((els) => els.map((e) => e.getAttribute('aria-label')));
 }
 
 /** Selects a tool, fills its form fields and executes it; returns the text of the Results panel. */

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
 import { Scenario, launchChromium, recordBrowserTraffic, saveScreenshot, signInAndAllow, startServer } from './harness.mjs';
-import { addStreamableHTTPServer, clickConnect, listTools, runTool, startInspector } from './inspector.mjs';
+import { addStreamableHTTPServer, clickConnect, listTools, runTool, schemaWarnings, startInspector } from './inspector.mjs';
 
 test('MCP Inspector: add server, OAuth through sign-in and consent, list tools, run get_forecast', { timeout: 180_000 }, async (t) => {
   const sc = new Scenario('inspector');
@@ -74,8 +74,9 @@ test('MCP Inspector: add server, OAuth through sign-in and consent, list tools, 
     sc.print(`[inspector] screenshot: ${await saveScreenshot(page, 'inspector-connected.png', { fullPage: false })}`);
   });
 
-  await sc.step('list tools', async () => {
+  await sc.step('list tools: both, and neither carries a schema warning marker', async () => {
     assert.deepEqual(await listTools(page), ['get_alerts', 'get_forecast']);
+    assert.deepEqual(await schemaWarnings(page), [], 'tools flagged "Schema portability" by Inspector');
   });
 
   await sc.step('run get_forecast(47.6062, -122.3321) and read the result', async () => {

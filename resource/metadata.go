@@ -23,6 +23,18 @@ type ProtectedResourceMetadata struct {
 // describes <origin>/mcp, and the root document describes <origin>/mcp too,
 // the URL clients are told to use.
 func (s *Server) metadata(w http.ResponseWriter, r *http.Request) {
+	ServeMetadata(w, r, s.Metadata)
+}
+
+// MetadataPath is the RFC 9728 §3 well-known prefix of protected resource
+// metadata.
+const MetadataPath = metadataPath
+
+// ServeMetadata answers a request for the RFC 9728 document of the MCP
+// endpoint named by the path after MetadataPath (Paths[0] for the root
+// document), as md describes it, with CORS and caching as every
+// tenantless resource serves it. The gateway serves its metadata with it.
+func ServeMetadata(w http.ResponseWriter, r *http.Request, md func(r *http.Request, path string) ProtectedResourceMetadata) {
 	h := w.Header()
 	h.Set("Access-Control-Allow-Origin", "*")
 	switch r.Method {
@@ -44,7 +56,7 @@ func (s *Server) metadata(w http.ResponseWriter, r *http.Request) {
 	if path == "" || path == "/" {
 		path = Paths[0]
 	}
-	body, _ := json.MarshalIndent(s.Metadata(r, path), "", "  ")
+	body, _ := json.MarshalIndent(md(r, path), "", "  ")
 	h.Set("Content-Type", "application/json")
 	h.Set("Cache-Control", "public, max-age=60")
 	w.WriteHeader(http.StatusOK)

@@ -74,6 +74,12 @@ type Config struct {
 	// OnToolCall, if set, is told every tool call's tool name and outcome
 	// ("ok", "tool_error" or "protocol_error"), for metrics.
 	OnToolCall func(tool, outcome string)
+	// Observe, if set, is told what the endpoint decided about each MCP
+	// request (for the auth trace). It must not block.
+	Observe func(r *http.Request, o Observation)
+	// Intercept, if set, may answer an authorized MCP request with an
+	// injected fault instead (for the auth trace's fault injection).
+	Intercept func(r *http.Request, o Observation) Interception
 }
 
 // statelessProtocol is the first MCP revision without sessions.
@@ -193,20 +199,22 @@ func IsLoopbackHost(hostport string) bool {
 	return false
 }
 
-// tokenInfoKey carries the verified token from protect to the SDK's
-// bearer middleware.
-type tokenInfoKey struct{}
-
-// sdkAuth hands the token protect already verified to go-sdk, which keeps
-// it in a context key of its own; the streamable handler binds sessions to
-// its UserID, so a session created by one user refuses another's token.
+// sdkAuth hands the token the Guard already verified to go-sdk, which
+// keeps it in a context key of its own; the streamable handler binds
+// sessions to its UserID, so a session created by one user refuses
+// another's token.
 func sdkAuth(next http.Handler) http.Handler {
 	return auth.RequireBearerToken(func(ctx context.Context, _ string, _ *http.Request) (*auth.TokenInfo, error) {
-		ti, ok := ctx.Value(tokenInfoKey{}).(*auth.TokenInfo)
+		info, ok := VerifiedToken(ctx)
 		if !ok {
 			return nil, auth.ErrInvalidToken
 		}
-		return ti, nil
+		return &auth.TokenInfo{
+			Scopes:     info.Scopes,
+			Expiration: info.Expiry,
+			UserID:     info.Subject,
+			Extra:      map[string]any{"client_id": info.ClientID},
+		}, nil
 	}, nil)(next)
 }
 

@@ -128,14 +128,46 @@ func outputSchema[T any](sources ...string) *jsonschema.Schema {
 	return s
 }
 
-// mustSchema infers T's schema; it fails only for a type that cannot have
-// one, a programming error every test would catch.
+// mustSchema infers T's schema, single-typed; it fails only for a type
+// that cannot have one, a programming error every test would catch.
 func mustSchema[T any]() *jsonschema.Schema {
 	s, err := jsonschema.For[T](nil)
 	if err != nil {
 		panic(fmt.Sprintf("resource: schema for %T: %v", *new(T), err))
 	}
+	singleTyped(s)
 	return s
+}
+
+// singleTyped replaces the ["null", T] types that inference gives pointer
+// and slice fields with T, throughout s. Many clients accept only one
+// type per schema (MCP Inspector warns, Gemini's function declarations
+// refuse); the results keep to it: a nil pointer field is omitted
+// (omitempty), and a nil list is sent as [] (the handlers see to it).
+func singleTyped(s *jsonschema.Schema) {
+	if s == nil {
+		return
+	}
+	if len(s.Types) == 2 && (s.Types[0] == "null" || s.Types[1] == "null") {
+		t := s.Types[0]
+		if t == "null" {
+			t = s.Types[1]
+		}
+		s.Type, s.Types = t, nil
+	}
+	for _, sub := range s.Properties {
+		singleTyped(sub)
+	}
+	for _, sub := range s.Defs {
+		singleTyped(sub)
+	}
+	for _, list := range [][]*jsonschema.Schema{s.PrefixItems, s.AllOf, s.AnyOf, s.OneOf} {
+		for _, sub := range list {
+			singleTyped(sub)
+		}
+	}
+	singleTyped(s.Items)
+	singleTyped(s.AdditionalProperties)
 }
 
 func setRange(s *jsonschema.Schema, lo, hi float64) {
@@ -153,6 +185,9 @@ func forecastHandler(p weather.Provider) mcp.ToolHandlerFor[ForecastInput, weath
 		if err != nil {
 			return nil, weather.Forecast{}, err
 		}
+		if f.Periods == nil {
+			f.Periods = []weather.Period{} // the schema says array, never null
+		}
 		return textResult(forecastText(f)), f, nil
 	}
 }
@@ -166,6 +201,9 @@ func alertsHandler(p weather.Provider) mcp.ToolHandlerFor[AlertsInput, weather.A
 		a, err := p.Alerts(ctx, state)
 		if err != nil {
 			return nil, weather.Alerts{}, err
+		}
+		if a.Alerts == nil {
+			a.Alerts = []weather.Alert{} // the schema says array, never null
 		}
 		return textResult(alertsText(a)), a, nil
 	}

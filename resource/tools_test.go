@@ -14,6 +14,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
+	"github.com/tenantless/tenantless/resource/schemacheck"
 	"github.com/tenantless/tenantless/resource/weather"
 )
 
@@ -465,4 +466,63 @@ func FuzzAlertsInput(f *testing.F) {
 		`{"state": "WA"}`, `{"state": "wa"}`, `{"state": " dc\n"}`, `{"state": "XX"}`,
 		`{"state": "ǅ"}`, `{"state": "\u0000"}`, `{"state": ["WA"]}`, `{"state": "WA", "extra": 1}`,
 		`[]`, `null`, `{}`)
+}
+
+// TestToolSchemasSingleTyped walks every tool's input and output schema,
+// as tools/list sends them, and fails on what single-type clients reject:
+// type lists, a subschema without type, a $ref leaving the document.
+func TestToolSchemasSingleTyped(t *testing.T) {
+	cs := toolsSession(t, &toolsStub{})
+	res, err := cs.ListTools(t.Context(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Tools) != 2 {
+		t.Fatalf("got %d tools, want 2", len(res.Tools))
+	}
+	for _, tool := range res.Tools {
+		for kind, schema := range map[string]any{"input": tool.InputSchema, "output": tool.OutputSchema} {
+			if schema == nil {
+				t.Errorf("%s has no %s schema", tool.Name, kind)
+				continue
+			}
+			for _, p := range schemacheck.Problems(schema) {
+				t.Errorf("%s %s schema: %s", tool.Name, kind, p)
+			}
+		}
+	}
+}
+
+// TestToolResultsMatchSingleTypes checks the other half of single-typed
+// schemas: results with nothing in a list send [], and fields that are
+// unknown are left out, never null.
+func TestToolResultsMatchSingleTypes(t *testing.T) {
+	stub := &toolsStub{
+		forecast: weather.Forecast{Source: weather.SourceNWS, Location: "Nowhere"},
+		alerts:   weather.Alerts{State: "WA", StateName: "Washington", Source: weather.SourceNWS},
+	}
+	cs := toolsSession(t, stub)
+	for _, call := range []struct {
+		tool string
+		args map[string]any
+		list string
+	}{
+		{toolForecast, map[string]any{"latitude": 47.6, "longitude": -122.3}, "periods"},
+		{toolAlerts, map[string]any{"state": "WA"}, "alerts"},
+	} {
+		res, err := cs.CallTool(t.Context(), &mcp.CallToolParams{Name: call.tool, Arguments: call.args})
+		if err != nil || res.IsError {
+			t.Fatalf("%s: %v %s", call.tool, err, toolText(res))
+		}
+		b, err := json.Marshal(res.StructuredContent)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(string(b), "null") {
+			t.Errorf("%s structured content has a null: %s", call.tool, b)
+		}
+		if !strings.Contains(string(b), `"`+call.list+`":[]`) {
+			t.Errorf("%s structured content %s, want %q as []", call.tool, b, call.list)
+		}
+	}
 }

@@ -74,6 +74,8 @@ type User struct {
 	Username string
 	// PasswordHash is an encoded adaptive hash (for example argon2id in PHC form).
 	PasswordHash string
+	// Admin users may open the live auth trace and inject faults.
+	Admin bool
 	// CreatedAt is when the user was created.
 	CreatedAt time.Time
 	// UpdatedAt is when the user record last changed.
@@ -131,6 +133,15 @@ type Token struct {
 	Active bool
 	// AccessSignature links a refresh token to the access token issued with it.
 	AccessSignature string
+	// RotatedAt is when RotateRefreshToken retired this refresh token, to
+	// the second; zero while it is active, and for a row that was never
+	// rotated or whose grant was revoked (DeactivateGrant clears it). The
+	// refresh reuse grace period is counted from it.
+	RotatedAt time.Time
+	// Resource is the RFC 8707 resource (the token's audience) the grant is
+	// for; empty when it is not known (rows written before resources were
+	// registered). RevokeResourceGrants selects by it.
+	Resource string
 	// Data is an opaque serialised request owned by the caller.
 	Data []byte
 }
@@ -147,6 +158,41 @@ type SigningKey struct {
 	// RetiredAt is when the key stopped signing; zero while it is current.
 	RetiredAt time.Time
 }
+
+// Resource is a protected resource (an MCP server) that access tokens may
+// be issued for: an RFC 8707 resource indicator, which becomes the token's
+// "aud", with the scopes such tokens may carry.
+type Resource struct {
+	// URL is the resource indicator: an absolute URI without a fragment,
+	// scheme and host in lower case. It is the key.
+	URL string
+	// Aliases are more URLs of the same server (for example its 127.0.0.1
+	// spelling); a token asked for an alias is issued for that alias.
+	Aliases []string
+	// Name is a short human-readable name shown on the consent page.
+	Name string
+	// Description says what the server is, for a person.
+	Description string
+	// Scopes are the scopes tokens for this resource may carry. A scope
+	// belongs to one resource only.
+	Scopes []string
+	// ScopeDescriptions tell a person on the consent page what each scope
+	// allows, by scope; scopes without one have no entry. May be nil.
+	ScopeDescriptions map[string]string
+	// Source tells where the record came from: ResourceSourceCLI or
+	// ResourceSourceBuiltin.
+	Source string
+	// CreatedAt is when the resource was registered; kept by PutResource.
+	CreatedAt time.Time
+	// UpdatedAt is when the record last changed.
+	UpdatedAt time.Time
+}
+
+// Resource sources.
+const (
+	ResourceSourceCLI     = "cli"     // added by an operator with "tenantless resource add"
+	ResourceSourceBuiltin = "builtin" // the MCP server (or gateway) tenantless serves itself
+)
 
 // InitialAccessToken authorises dynamic client registration when
 // registration is restricted (RFC 7591 §3). Only its hash is stored.
@@ -178,7 +224,18 @@ type AuditEvent struct {
 	Outcome string
 	// Detail is a short human-readable remark.
 	Detail string
+	// Actor is who made the change: ActorServer or ActorCLI.
+	Actor string
 }
+
+// Audit event actors.
+const (
+	// ActorServer is the running server, acting on a request of the user or
+	// client the event names, or on its own (sweeps, key rotation).
+	ActorServer = "server"
+	// ActorCLI is an administrator's tenantless command.
+	ActorCLI = "cli"
+)
 
 // AuditFilter selects audit events; zero fields select everything.
 type AuditFilter struct {
@@ -190,6 +247,8 @@ type AuditFilter struct {
 	ClientID string
 	// Type keeps events of this type.
 	Type string
+	// Actor keeps events of this actor (ActorServer or ActorCLI).
+	Actor string
 	// Limit caps the number returned (newest first); zero means 1000.
 	Limit int
 }
@@ -280,17 +339,29 @@ type Store interface {
 	// succeeds.
 	DeactivateToken(ctx context.Context, kind TokenKind, signature string) error
 	// DeactivateGrant marks every row of the given kind and request ID
-	// inactive and returns how many rows changed.
+	// inactive and not rotated (RotatedAt zero: a revoked refresh token
+	// gets no reuse grace) and returns how many active rows it
+	// deactivated.
 	DeactivateGrant(ctx context.Context, kind TokenKind, requestID string) (int64, error)
 	// DeleteGrant removes every row of the given kind and request ID and
 	// returns how many were removed.
 	DeleteGrant(ctx context.Context, kind TokenKind, requestID string) (int64, error)
-	// RotateRefreshToken retires the presented refresh token of a grant: it
-	// deactivates the row with that signature (ErrNotFound if none,
-	// ErrConflict if it was no longer active, so of concurrent rotations
-	// exactly one wins), then deactivates every other refresh row of the
-	// request ID and deletes the grant's access tokens.
-	RotateRefreshToken(ctx context.Context, requestID, signature string) error
+	// RotateRefreshToken retires the presented refresh token of a grant at
+	// time at: it deactivates the refresh row of requestID with that
+	// signature and sets its RotatedAt to at (ErrNotFound if there is no
+	// such row, ErrConflict if it was no longer active, so of concurrent
+	// rotations exactly one wins), then deletes the access token issued
+	// with it (its AccessSignature; every access token of the grant when
+	// it names none). The grant's other refresh tokens stay as they are:
+	// those issued within a reuse grace period are live chains of their
+	// own.
+	RotateRefreshToken(ctx context.Context, requestID, signature string, at time.Time) error
+	// RevokeResourceGrants ends every grant of a resource: it deletes the
+	// access tokens and authorization codes whose Resource is resource and
+	// deactivates its refresh tokens. It returns the distinct request IDs
+	// of the grants it changed, sorted; rows already inactive are left as
+	// they are and not counted.
+	RevokeResourceGrants(ctx context.Context, resource string) ([]string, error)
 	// ListGrantTokens returns the active access and refresh rows of a user,
 	// optionally of one client (empty clientID means all), newest first.
 	ListGrantTokens(ctx context.Context, userID, clientID string) ([]Token, error)
@@ -302,6 +373,19 @@ type Store interface {
 	// used (LastUsedAt zero) and created before neverUsedBefore, or were
 	// last used before lastUsedBefore. It returns the IDs removed.
 	DeleteUnusedClients(ctx context.Context, source string, neverUsedBefore, lastUsedBefore, now time.Time) ([]string, error)
+
+	// CreateResource stores a new resource; ErrConflict if its URL is taken.
+	CreateResource(ctx context.Context, r Resource) error
+	// PutResource creates or replaces the resource with r's URL, keeping
+	// the original CreatedAt when it replaces one.
+	PutResource(ctx context.Context, r Resource) error
+	// GetResource returns a resource by URL, or ErrNotFound.
+	GetResource(ctx context.Context, url string) (Resource, error)
+	// ListResources returns every resource ordered by creation time, then URL.
+	ListResources(ctx context.Context) ([]Resource, error)
+	// DeleteResource removes a resource; ErrNotFound if it does not exist.
+	// Its tokens are left alone (see RevokeResourceGrants).
+	DeleteResource(ctx context.Context, url string) error
 
 	// CreateInitialAccessToken stores a token; ErrConflict if Hash is taken.
 	CreateInitialAccessToken(ctx context.Context, t InitialAccessToken) error
@@ -345,8 +429,10 @@ type Store interface {
 
 	// GarbageCollect removes token rows, sessions and initial access tokens
 	// whose ExpiresAt is before now, attempt buckets that are full again at
-	// now (uncounted), and clients of source SourceCIMD whose ExpiresAt is before
-	// now and that hold no tokens. Rows with a zero ExpiresAt never expire.
+	// now (uncounted), and clients of source SourceCIMD whose ExpiresAt is
+	// before now and that hold no tokens and no consent (the consent
+	// belongs to the client_id, not to the cached document). Rows with a
+	// zero ExpiresAt never expire.
 	GarbageCollect(ctx context.Context, now time.Time) (GCResult, error)
 
 	// Ping checks that the store is reachable.

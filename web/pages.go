@@ -75,9 +75,20 @@ type ConsentPage struct {
 	LocalhostOnly bool
 	// Scopes are the requested scopes with their descriptions.
 	Scopes []Scope
-	// Resources are the resources (URLs, RFC 8707) the access is for; the
-	// section is left out when there are none.
-	Resources []string
+	// Resources are the resources (RFC 8707) the access is for, shown by
+	// name and URL next to the scopes; the section is left out when there
+	// are none.
+	Resources []Resource
+}
+
+// Resource is a protected resource (an MCP server) on the consent page.
+type Resource struct {
+	// Name is the operator's name for it, e.g. "Notes".
+	Name string
+	// URL is the resource URL the token will be issued for (its audience).
+	URL string
+	// Description optionally says what it is.
+	Description string
 }
 
 // ErrorPage is the data for the error page shown to a person when the
@@ -95,6 +106,11 @@ type ErrorPage struct {
 	Code string
 	// Hint optionally says what to do next.
 	Hint string
+	// Details are optional lines shown under the message, for example
+	// the redirect URIs a client's metadata document lists; a line
+	// starting with two spaces is shown indented, as an item of the line
+	// before.
+	Details []string
 }
 
 // AccountPage is the signed-in user's page: the applications they have
@@ -124,4 +140,70 @@ type AccountApp struct {
 	LastUsedAt string
 	// ActiveTokens counts the live access and refresh tokens of the grant.
 	ActiveTokens int
+}
+
+// TracePage is the data for the live auth trace (/trace), shown to admin
+// users: connection attempts, newest first, each a timeline of events,
+// with forms that inject faults. Each fault form posts csrf_token, kind,
+// client_id and the fault's options (tool, scope, delay) to FaultAction.
+type TracePage struct {
+	// Username is the signed-in admin.
+	Username string
+	// CSRFToken is carried in every form's hidden input "csrf_token".
+	CSRFToken string
+	// FaultAction is the fault forms' action URL (POST).
+	FaultAction string
+	// EventsURL is the server-sent events stream the page's script reads
+	// to show new events without reloading.
+	EventsURL string
+	// Client and User are the current filter (empty: all).
+	Client string
+	User   string
+	// Clients and Users are the filter's choices.
+	Clients []TraceOption
+	Users   []string
+	// Scopes are the scopes a step-up fault may demand.
+	Scopes []string
+	// Notice is shown above the attempts (a fault that failed); Error
+	// marks it as an error.
+	Notice string
+	Error  bool
+	// Attempts are the connection attempts, newest first.
+	Attempts []TraceAttempt
+	// Size is how many events the server keeps.
+	Size int
+}
+
+// TraceOption is one choice of a select.
+type TraceOption struct {
+	Value, Label string
+}
+
+// TraceAttempt is one connection attempt.
+type TraceAttempt struct {
+	ID         int
+	ClientID   string
+	ClientName string
+	User       string
+	// State is "open", "connected" or "stopped"; Mark its symbol.
+	State string
+	Mark  string
+	Start string
+	// Events are the attempt's steps, oldest first.
+	Events []TraceEvent
+}
+
+// TraceEvent is one step of an attempt.
+type TraceEvent struct {
+	Seq     uint64
+	Time    string
+	Route   string
+	Step    string
+	Status  int
+	Outcome string
+	// Mark is ✓, ✗, ⚡ or ■.
+	Mark   string
+	Reason string
+	Hint   string
+	Token  string
 }

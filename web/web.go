@@ -36,6 +36,7 @@ type Templates struct {
 	consent   *template.Template
 	errorPage *template.Template
 	account   *template.Template
+	trace     *template.Template
 }
 
 // New parses every embedded template once; it fails if one is missing or
@@ -65,7 +66,7 @@ func parse(fsys fs.FS) (*Templates, error) {
 				Action: "/authorize", CSRFToken: "t", Hidden: []Field{{"n", "v"}}, Username: "u",
 				ClientName: "c", ClientID: "https://c.example/id", ClientIDHost: "c.example",
 				RedirectHost: "localhost", LocalhostOnly: true,
-				Scopes: []Scope{{"s", "d"}, {"s", ""}}, Resources: []string{"https://r.example/mcp"},
+				Scopes: []Scope{{"s", "d"}, {"s", ""}}, Resources: []Resource{{Name: "n", URL: "https://r.example/mcp", Description: "d"}, {URL: "https://r2.example/mcp"}},
 			},
 		}},
 		{"account", &t.account, []any{
@@ -75,6 +76,16 @@ func parse(fsys fs.FS) (*Templates, error) {
 					Resources: []string{"https://r.example/mcp"}, GrantedAt: "g", LastUsedAt: "l", ActiveTokens: 2},
 				{ClientID: "x"},
 			}},
+		}},
+		{"trace", &t.trace, []any{
+			TracePage{},
+			TracePage{Username: "u", CSRFToken: "t", FaultAction: "/trace/fault", EventsURL: "/trace/events?after=1",
+				Client: "c", User: "u", Clients: []TraceOption{{"c", "C"}}, Users: []string{"u"}, Scopes: []string{"s"},
+				Notice: "n", Error: true, Size: 1, Attempts: []TraceAttempt{
+					{ID: 1, ClientID: "c", ClientName: "C", User: "u", State: "open", Mark: "…", Start: "s",
+						Events: []TraceEvent{{Seq: 1, Time: "t", Route: "GET /mcp", Step: "s", Status: 401, Outcome: "ok", Mark: "✓", Reason: "r", Hint: "h", Token: "f"}}},
+					{ID: 2},
+				}},
 		}},
 		{"error", &t.errorPage, []any{
 			ErrorPage{},
@@ -96,6 +107,9 @@ func parse(fsys fs.FS) (*Templates, error) {
 func parsePage(fsys fs.FS, name string, samples []any) (*template.Template, error) {
 	funcs := template.FuncMap{
 		"asset": func(file string) string { return StaticPrefix + file },
+		"faultData": func(p TracePage, clientID string) faultForm {
+			return faultForm{Action: p.FaultAction, CSRFToken: p.CSRFToken, ClientID: clientID, Scopes: p.Scopes, Back: p.Client}
+		},
 	}
 	tmpl, err := template.New(name).Funcs(funcs).ParseFS(fsys, "templates/layout.html", "templates/"+name+".html")
 	if err != nil {
@@ -152,7 +166,30 @@ func (t *Templates) Error(w http.ResponseWriter, status int, p ErrorPage) error 
 	return render(w, t.errorPage, status, p)
 }
 
+// faultForm is the data of the trace page's fault forms for one client.
+type faultForm struct {
+	Action, CSRFToken, ClientID string
+	Scopes                      []string
+	// Back is the client filter to return to after the post.
+	Back string
+}
+
+// traceCSP is the page policy plus this origin's script (the trace's live
+// updates) and its server-sent events.
+const traceCSP = "default-src 'none'; style-src 'self'; img-src 'self' data:; script-src 'self'; connect-src 'self'; base-uri 'none'; frame-ancestors 'none'"
+
+// Trace renders the auth trace page with the given HTTP status (zero
+// means 200), like Login, but with a policy that allows the page's own
+// script (static/trace.js) and its event stream.
+func (t *Templates) Trace(w http.ResponseWriter, status int, p TracePage) error {
+	return renderCSP(w, t.trace, status, p, traceCSP)
+}
+
 func render(w http.ResponseWriter, tmpl *template.Template, status int, data any) error {
+	return renderCSP(w, tmpl, status, data, contentSecurityPolicy)
+}
+
+func renderCSP(w http.ResponseWriter, tmpl *template.Template, status int, data any, csp string) error {
 	var buf bytes.Buffer
 	if err := tmpl.ExecuteTemplate(&buf, "layout", data); err != nil {
 		return fmt.Errorf("render %s page: %w", tmpl.Name(), err)
@@ -162,6 +199,7 @@ func render(w http.ResponseWriter, tmpl *template.Template, status int, data any
 	}
 	h := w.Header()
 	SetPageHeaders(h)
+	h.Set("Content-Security-Policy", csp)
 	h.Set("Content-Length", strconv.Itoa(buf.Len()))
 	w.WriteHeader(status)
 	if _, err := w.Write(buf.Bytes()); err != nil {

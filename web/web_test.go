@@ -110,7 +110,7 @@ func TestNew(t *testing.T) {
 func TestParseFails(t *testing.T) {
 	good := func() fstest.MapFS {
 		m := fstest.MapFS{}
-		for _, name := range []string{"layout", "login", "consent", "account", "error"} {
+		for _, name := range []string{"layout", "login", "consent", "account", "error", "trace"} {
 			b, err := fs.ReadFile(files, "templates/"+name+".html")
 			if err != nil {
 				t.Fatalf("read %s: %v", name, err)
@@ -310,7 +310,7 @@ func TestConsent(t *testing.T) {
 			ClientID:     "client-1",
 			RedirectHost: "app.example",
 			Scopes:       []Scope{{"mcp:tools", "Call the MCP tools"}},
-			Resources:    []string{"http://127.0.0.1:8080/mcp"},
+			Resources:    []Resource{{Name: "Weather", URL: "http://127.0.0.1:8080/mcp", Description: "Forecasts and alerts"}},
 		}
 		if change != nil {
 			change(&p)
@@ -336,7 +336,9 @@ func TestConsent(t *testing.T) {
 				`You will be returned to <strong>app.example</strong>`,
 				`Signed in as <strong>alice</strong>.`,
 				`<li><input type="checkbox" name="granted_scope" value="mcp:tools" id="scope-0" checked> <label for="scope-0"><code>mcp:tools</code> <span class="description">Call the MCP tools</span></label></li>`,
-				`<li><code>http://127.0.0.1:8080/mcp</code></li>`,
+				`<h2 id="resources">Access to</h2>`,
+				`<legend>Requested permissions for Weather</legend>`,
+				`<li><strong class="resource-name">Weather</strong> <code>http://127.0.0.1:8080/mcp</code> <span class="description">Forecasts and alerts</span></li>`,
 				"<input type=\"hidden\" name=\"csrf_token\" value=\"csrf-abc\">\n" +
 					"<input type=\"hidden\" name=\"response_type\" value=\"code\">\n" +
 					"<input type=\"hidden\" name=\"client_id\" value=\"client-1\">\n" +
@@ -403,7 +405,7 @@ func TestConsent(t *testing.T) {
 				p.RedirectHost = hostile
 				p.Username = hostile
 				p.Scopes = []Scope{{hostile, hostile}}
-				p.Resources = []string{hostile}
+				p.Resources = []Resource{{Name: hostile, URL: hostile, Description: hostile}}
 			}),
 			want: []string{
 				`<input type="hidden" name="csrf_token" value="` + hostileEscaped + `">`,
@@ -414,6 +416,7 @@ func TestConsent(t *testing.T) {
 				`Client ID document hosted at <strong>` + hostileEscaped + `</strong>`,
 				`You will be returned to <strong>` + hostileEscaped + `</strong>`,
 				`Signed in as <strong>` + hostileEscaped + `</strong>`,
+				`<li><strong class="resource-name">` + hostileEscaped + `</strong> <code>` + hostileEscaped + `</code> <span class="description">` + hostileEscaped + `</span></li>`,
 				`value="` + hostileEscaped + `" id="scope-0" checked> <label for="scope-0"><code>` + hostileEscaped + `</code> <span class="description">` + hostileEscaped + `</span></label></li>`,
 			},
 		},

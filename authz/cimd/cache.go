@@ -18,9 +18,10 @@ const maxDeltaSeconds = 2147483648
 // now). The caller clamps the result to [MinTTL, MaxTTL].
 //
 // no-store and no-cache yield 0, which the clamp turns into MinTTL: the
-// document is kept just long enough for one authorization (the /authorize
+// copy is kept just long enough for one authorization (the /authorize
 // and /token steps) instead of being fetched on every step, which is what
-// the draft's "within the AS's own bounds" allows. Invalid values and
+// the draft's "within the AS's own bounds" allows; revalidate marks such
+// documents, so that each new authorization request fetches them again. Invalid values and
 // responses without any freshness information also yield 0.
 func freshness(h http.Header, now time.Time) time.Duration {
 	var maxAge, sMaxAge int64 = -1, -1
@@ -60,6 +61,29 @@ func freshness(h http.Header, now time.Time) time.Duration {
 		return exp.Sub(base) - seconds(age)
 	}
 	return 0
+}
+
+// revalidate reports whether header h asks that the response not be
+// reused without asking the server again: Cache-Control no-store,
+// no-cache, max-age=0 or s-maxage=0 (RFC 9111 §5.2.2). A response with no
+// freshness information at all is not such a request; it is kept for
+// MinTTL like any other.
+func revalidate(h http.Header) bool {
+	for _, line := range h.Values("Cache-Control") {
+		for d := range strings.SplitSeq(line, ",") {
+			name, value, _ := strings.Cut(strings.TrimSpace(d), "=")
+			value = strings.Trim(strings.TrimSpace(value), `"`)
+			switch strings.ToLower(strings.TrimSpace(name)) {
+			case "no-store", "no-cache":
+				return true
+			case "max-age", "s-maxage":
+				if deltaSeconds(value) == 0 {
+					return true
+				}
+			}
+		}
+	}
+	return false
 }
 
 // deltaSeconds parses an RFC 9111 delta-seconds; -1 if s is not one.

@@ -16,7 +16,11 @@
 //     exemptions for local test servers (Config.AllowHosts);
 //   - an in-memory cache honouring Cache-Control and Expires within
 //     [MinTTL, MaxTTL], never holding failures, with one shared fetch per
-//     URL and a bound on concurrent fetches.
+//     URL and a bound on concurrent fetches; a document served with
+//     no-store, no-cache or max-age=0 (Document.Revalidate) is fetched
+//     again for each Resolve, and Resolver.Refresh fetches one whose
+//     cached copy does not fit, both at most once per document per
+//     Config.RefetchInterval.
 //
 // Every failure is an *Error whose Kind tells the caller how to respond
 // and whose message tells a person what to fix.

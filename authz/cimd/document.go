@@ -61,8 +61,16 @@ type Document struct {
 	// FetchedAt is when Resolve received the document; zero from Parse.
 	FetchedAt time.Time
 	// ExpiresAt is when Resolve will fetch the document again; zero from
-	// Parse. Store it as the client record's expiry.
+	// Parse. Store it as the client record's expiry: it is also how long
+	// one copy serves an authorization under way (the /authorize and
+	// /token steps), at least Config.MinTTL.
 	ExpiresAt time.Time
+	// Revalidate is true when the document was served with Cache-Control
+	// no-store, no-cache or max-age=0: it is to be fetched again for every
+	// new authorization request (Resolve does, within the per-document
+	// Config.RefetchInterval), while an authorization under way keeps its
+	// copy until ExpiresAt.
+	Revalidate bool
 }
 
 // clone returns a deep copy of d, so the cache never shares slices with

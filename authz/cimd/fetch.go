@@ -216,6 +216,7 @@ func (r *Resolver) fetch(ctx context.Context, clientID string) (Document, error)
 	}
 	doc.FetchedAt = now
 	doc.ExpiresAt = now.Add(clamp(freshness(resp.Header, now), r.minTTL, r.maxTTL))
+	doc.Revalidate = revalidate(resp.Header)
 	return doc, nil
 }
 

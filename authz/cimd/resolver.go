@@ -24,6 +24,9 @@ const (
 	DefaultMaxTTL        = 24 * time.Hour
 	DefaultMaxConcurrent = 8
 	DefaultMaxEntries    = 1024
+	// DefaultRefetchInterval is the least time between two fetches of one
+	// document before its copy expires (see Config.RefetchInterval).
+	DefaultRefetchInterval = 2 * time.Second
 )
 
 // Config configures a Resolver. Every field is optional; the zero Config
@@ -63,6 +66,13 @@ type Config struct {
 	// MaxEntries bounds the documents cached; the one stored longest ago is
 	// evicted first. Zero: DefaultMaxEntries.
 	MaxEntries int
+	// RefetchInterval is the per-document bound on fetches made before a
+	// copy expires: for a Revalidate document (no-store, no-cache,
+	// max-age=0), which Resolve fetches again for each use, and for
+	// Refresh. A copy fetched less than RefetchInterval ago is used
+	// instead, so neither can make the server fetch one document in a
+	// loop. Zero: DefaultRefetchInterval.
+	RefetchInterval time.Duration
 	// Now returns the current time, for cache expiry. Nil: time.Now.
 	Now func() time.Time
 	// Logger receives one record per fetch. Nil: logs are discarded.
@@ -82,11 +92,11 @@ type Config struct {
 // entries that can never match. Call it where flags are parsed.
 func (c Config) Validate() error {
 	var errs []error
-	if c.Timeout < 0 || c.MaxBytes < 0 || c.MinTTL < 0 || c.MaxTTL < 0 || c.MaxConcurrent < 0 || c.MaxEntries < 0 {
-		errs = append(errs, errors.New("cimd: Timeout, MaxBytes, MinTTL, MaxTTL, MaxConcurrent and MaxEntries must not be negative"))
+	if c.Timeout < 0 || c.MaxBytes < 0 || c.MinTTL < 0 || c.MaxTTL < 0 || c.MaxConcurrent < 0 || c.MaxEntries < 0 || c.RefetchInterval < 0 {
+		errs = append(errs, errors.New("the limits Timeout, MaxBytes, MinTTL, MaxTTL, MaxConcurrent, MaxEntries and RefetchInterval must not be negative"))
 	}
 	if c.MinTTL > 0 && c.MaxTTL > 0 && c.MinTTL > c.MaxTTL {
-		errs = append(errs, fmt.Errorf("cimd: MinTTL %v is above MaxTTL %v", c.MinTTL, c.MaxTTL))
+		errs = append(errs, fmt.Errorf("MinTTL %v is above MaxTTL %v", c.MinTTL, c.MaxTTL))
 	}
 	for _, h := range c.AllowHosts {
 		if _, err := normalizeHostPort(h); err != nil {
@@ -106,20 +116,20 @@ func (c Config) Validate() error {
 func normalizeHostPort(entry string) (string, error) {
 	e := strings.TrimSpace(entry)
 	if strings.Contains(e, "/") || strings.Contains(e, "@") {
-		return "", fmt.Errorf("cimd: allowed host %q must be HOST:PORT, not a URL", entry)
+		return "", fmt.Errorf("allowed host %q must be HOST:PORT, not a URL", entry)
 	}
 	host, port, err := net.SplitHostPort(e)
 	if err != nil {
 		if strings.Contains(e, ":") {
-			return "", fmt.Errorf("cimd: allowed host %q must be HOST:PORT (bracket IPv6 addresses: [::1]:8443)", entry)
+			return "", fmt.Errorf("allowed host %q must be HOST:PORT (bracket IPv6 addresses: [::1]:8443)", entry)
 		}
 		host, port = e, "443"
 	}
 	if host == "" {
-		return "", fmt.Errorf("cimd: allowed host %q has no host", entry)
+		return "", fmt.Errorf("allowed host %q has no host", entry)
 	}
 	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
-		return "", fmt.Errorf("cimd: allowed host %q has an invalid port", entry)
+		return "", fmt.Errorf("allowed host %q has an invalid port", entry)
 	}
 	return net.JoinHostPort(strings.ToLower(host), port), nil
 }
@@ -129,7 +139,7 @@ func normalizeHostPort(entry string) (string, error) {
 func normalizeDomain(entry string) (string, error) {
 	d := strings.Trim(strings.ToLower(strings.TrimSpace(entry)), ".")
 	if d == "" || strings.ContainsAny(d, "/:@ ") {
-		return "", fmt.Errorf("cimd: allowed domain %q must be a domain name such as vscode.dev", entry)
+		return "", fmt.Errorf("allowed domain %q must be a domain name such as vscode.dev", entry)
 	}
 	return d, nil
 }
@@ -140,6 +150,7 @@ type Resolver struct {
 	timeout        time.Duration
 	maxBytes       int64
 	minTTL, maxTTL time.Duration
+	refetch        time.Duration
 	now            func() time.Time
 	log            *slog.Logger
 	lookupIP       func(ctx context.Context, host string) ([]netip.Addr, error)
@@ -182,6 +193,7 @@ func New(cfg Config) *Resolver {
 		maxBytes:   cfg.MaxBytes,
 		minTTL:     def(cfg.MinTTL, DefaultMinTTL),
 		maxTTL:     def(cfg.MaxTTL, DefaultMaxTTL),
+		refetch:    def(cfg.RefetchInterval, DefaultRefetchInterval),
 		now:        cfg.Now,
 		log:        cfg.Logger,
 		lookupIP:   cfg.LookupIP,
@@ -231,6 +243,9 @@ func New(cfg Config) *Resolver {
 // Resolve returns the validated document for clientID, from the cache when
 // a fresh copy is there (no I/O, a map lookup under a mutex) and otherwise
 // by fetching it (draft-ietf-oauth-client-id-metadata-document-01 §4).
+// A copy is fresh until its ExpiresAt; a Revalidate copy (served with
+// no-store, no-cache or max-age=0) only for Config.RefetchInterval after
+// it was fetched, so each new use fetches it again.
 // Concurrent calls for one URL share one fetch; each caller stops waiting
 // when its own ctx ends, while the fetch itself runs on, bounded by
 // Config.Timeout, so its result can serve the others. Failures are never
@@ -245,7 +260,39 @@ func New(cfg Config) *Resolver {
 // Callers must not hold a database transaction across Resolve: a miss
 // can take up to twice Config.Timeout (waiting for a slot, then fetching).
 func (r *Resolver) Resolve(ctx context.Context, clientID string) (Document, error) {
-	d, hit, err := r.resolve(ctx, clientID)
+	return r.report(r.resolve(ctx, clientID, r.usable))
+}
+
+// Refresh is Resolve for a copy that is known not to fit, such as one
+// that does not list the redirect URI a client asks for: it fetches the
+// document again unless the cached copy was fetched less than
+// Config.RefetchInterval ago, in which case that copy is returned.
+func (r *Resolver) Refresh(ctx context.Context, clientID string) (Document, error) {
+	return r.report(r.resolve(ctx, clientID, r.recent))
+}
+
+// Lookup returns the copy Resolve would return without fetching, if any.
+func (r *Resolver) Lookup(clientID string) (Document, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	now := r.now()
+	if d, ok := r.cache.get(clientID, now); ok && r.usable(d, now) {
+		return d.clone(), true
+	}
+	return Document{}, false
+}
+
+// usable reports whether Resolve may answer with the cached copy d.
+func (r *Resolver) usable(d Document, now time.Time) bool {
+	return !d.Revalidate || r.recent(d, now)
+}
+
+// recent reports whether d was fetched less than RefetchInterval ago.
+func (r *Resolver) recent(d Document, now time.Time) bool {
+	return now.Sub(d.FetchedAt) < r.refetch
+}
+
+func (r *Resolver) report(d Document, hit bool, err error) (Document, error) {
 	if f := r.onResolve; f != nil {
 		switch {
 		case err != nil:
@@ -259,11 +306,14 @@ func (r *Resolver) Resolve(ctx context.Context, clientID string) (Document, erro
 	return d, err
 }
 
-func (r *Resolver) resolve(ctx context.Context, clientID string) (Document, bool, error) {
+// resolve answers from a cached copy that use accepts, or joins or starts
+// a fetch.
+func (r *Resolver) resolve(ctx context.Context, clientID string, use func(Document, time.Time) bool) (Document, bool, error) {
 	checked := false
 	for {
 		r.mu.Lock()
-		if d, ok := r.cache.get(clientID, r.now()); ok {
+		now := r.now()
+		if d, ok := r.cache.get(clientID, now); ok && use(d, now) {
 			r.mu.Unlock()
 			return d.clone(), true, nil
 		}

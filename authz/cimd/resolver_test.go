@@ -543,7 +543,6 @@ func TestResolveCache(t *testing.T) {
 		{"max-age honoured", []string{"Cache-Control", "max-age=3600"}, time.Hour},
 		{"max-age clamped up to MinTTL", []string{"Cache-Control", "max-age=1"}, 5 * time.Minute},
 		{"max-age clamped down to MaxTTL", []string{"Cache-Control", "max-age=31536000"}, 24 * time.Hour},
-		{"no-store kept for MinTTL", []string{"Cache-Control", "no-store"}, 5 * time.Minute},
 		{"no headers kept for MinTTL", nil, 5 * time.Minute},
 		{"expires honoured", []string{"Expires", "Sun, 01 Nov 2026 14:00:00 GMT", "Date", "Sun, 01 Nov 2026 12:00:00 GMT"}, 2 * time.Hour},
 	}
@@ -591,6 +590,85 @@ func TestResolveCache(t *testing.T) {
 				t.Errorf("refetched FetchedAt: got %v, want %v", third.FetchedAt, clk.Now())
 			}
 		})
+	}
+}
+
+// TestResolveRevalidate checks documents served with no-store, no-cache or
+// max-age=0: each Resolve fetches them again (a client developer's edit
+// takes effect at the next sign-in), except within RefetchInterval of the
+// last fetch, and their copy still expires MinTTL after it was fetched
+// (one authorization under way keeps it).
+func TestResolveRevalidate(t *testing.T) {
+	for _, header := range [][]string{
+		{"Cache-Control", "no-store"},
+		{"Cache-Control", "no-cache"},
+		{"Cache-Control", "max-age=0"},
+		{"Cache-Control", "public, s-maxage=0, max-age=600"},
+	} {
+		t.Run(header[1], func(t *testing.T) {
+			s := newTestServer(t, serveDoc(header...))
+			clk := newClock()
+			cfg := s.config()
+			cfg.Now = clk.Now
+			r := New(cfg)
+			id := s.URL + "/client.json"
+			first, err := r.Resolve(t.Context(), id)
+			if err != nil {
+				t.Fatalf("Resolve: %v", err)
+			}
+			if !first.Revalidate || first.ExpiresAt.Sub(first.FetchedAt) < 5*time.Minute {
+				t.Errorf("Revalidate %v, ExpiresAt - FetchedAt %v; want true and at least MinTTL", first.Revalidate, first.ExpiresAt.Sub(first.FetchedAt))
+			}
+			if _, ok := r.Lookup(id); !ok {
+				t.Errorf("Lookup right after the fetch: no copy, want the fresh one")
+			}
+			clk.Advance(DefaultRefetchInterval - time.Millisecond)
+			if _, err := r.Resolve(t.Context(), id); err != nil || s.hits.Load() != 1 {
+				t.Errorf("Resolve within RefetchInterval: %v, %d fetches; want the copy (1 fetch)", err, s.hits.Load())
+			}
+			clk.Advance(time.Millisecond)
+			if _, ok := r.Lookup(id); ok {
+				t.Errorf("Lookup after RefetchInterval: got a copy, want none (it must be fetched again)")
+			}
+			second, err := r.Resolve(t.Context(), id)
+			if err != nil || s.hits.Load() != 2 || !second.FetchedAt.Equal(clk.Now()) {
+				t.Errorf("Resolve after RefetchInterval: %v, %d fetches, fetched at %v; want a new fetch", err, s.hits.Load(), second.FetchedAt)
+			}
+		})
+	}
+}
+
+// TestResolveRefresh checks Refresh: a cacheable copy is fetched again
+// before it expires, but never twice within RefetchInterval.
+func TestResolveRefresh(t *testing.T) {
+	s := newTestServer(t, serveDoc("Cache-Control", "max-age=3600"))
+	clk := newClock()
+	cfg := s.config()
+	cfg.Now = clk.Now
+	cfg.RefetchInterval = 10 * time.Second
+	r := New(cfg)
+	id := s.URL + "/client.json"
+	if _, err := r.Resolve(t.Context(), id); err != nil {
+		t.Fatal(err)
+	}
+	if d, err := r.Refresh(t.Context(), id); err != nil || s.hits.Load() != 1 || d.Revalidate {
+		t.Errorf("Refresh right after a fetch: %v, %d fetches; want the copy (1 fetch)", err, s.hits.Load())
+	}
+	clk.Advance(10 * time.Second)
+	if _, err := r.Resolve(t.Context(), id); err != nil || s.hits.Load() != 1 {
+		t.Errorf("Resolve of a cacheable copy: %v, %d fetches; want the copy", err, s.hits.Load())
+	}
+	d, err := r.Refresh(t.Context(), id)
+	if err != nil || s.hits.Load() != 2 || !d.FetchedAt.Equal(clk.Now()) {
+		t.Errorf("Refresh after RefetchInterval: %v, %d fetches; want a new fetch", err, s.hits.Load())
+	}
+	for range 5 {
+		if _, err := r.Refresh(t.Context(), id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := s.hits.Load(); got != 2 {
+		t.Errorf("five more Refresh calls at once: %d fetches, want 2 (bounded per document)", got)
 	}
 }
 

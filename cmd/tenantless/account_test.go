@@ -98,7 +98,7 @@ func TestAccountPageRevoke(t *testing.T) {
 // audit command and the admin CLI's output and exit codes.
 func TestAuditAndCLI(t *testing.T) {
 	db := filepath.Join(t.TempDir(), "tenantless.db")
-	srv := startServer(t, db, "--weather", "offline")
+	srv := startServer(t, db, "--weather", "offline", "--refresh-reuse-grace", "0") // reuse revokes at once
 	base := srv.base
 	c := addClient(t, db, "--name", "audit", "--redirect-uri", "http://127.0.0.1/callback")
 	tok := tokenFor(t, base, c.ClientID, "admin", adminPassword, "weather:read", base+"/mcp")
@@ -156,7 +156,7 @@ func TestAuditAndCLI(t *testing.T) {
 	if len(grants) != 1 || grants[0].ClientID != c.ClientID {
 		t.Fatalf("grants %+v, want the one live grant of %s", grants, c.ClientID)
 	}
-	if out := cli(t, "", "grant", "revoke", grants[0].GrantID, "--db", db); !strings.Contains(out, "revoked grant") {
+	if out := cli(t, "", "grant", "revoke", grants[0].GrantID, "--db", db); !strings.Contains(out, "revoked admin's consent") {
 		t.Errorf("grant revoke: %s", out)
 	}
 	if status, _, _ := postForm(t, base+"/token", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {live.RefreshToken}, "client_id": {c.ClientID}}, "", ""); status != 400 {

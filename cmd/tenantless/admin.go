@@ -36,33 +36,47 @@ func (l *stringList) Set(v string) error {
 
 const userUsage = `Usage:
   tenantless user add NAME       add a user; the password is read from stdin
-                                 (or prompted for twice on a terminal)
+                                 (or prompted for twice on a terminal);
+                                 --admin lets them open the auth trace (/trace)
   tenantless user list           list users
   tenantless user passwd NAME    set a new password (read like "add")
   tenantless user delete NAME    delete a user with their sessions, consents and tokens
 `
 
+// userJSON is how the CLI prints a user with --json.
+type userJSON struct {
+	ID        string    `json:"id"`
+	Username  string    `json:"username"`
+	Admin     bool      `json:"admin"`
+	CreatedAt time.Time `json:"created_at,omitzero"`
+	UpdatedAt time.Time `json:"updated_at,omitzero"`
+	Deleted   bool      `json:"deleted,omitempty"`
+}
+
 func userCmd(ctx context.Context, args []string, e env) error {
 	fs := flagSet(e, "user", userUsage)
 	db := dbFlag(fs)
-	asJSON := fs.Bool("json", false, "print JSON instead of a table")
-	sub, pos, err := subcommand(fs, e, args, map[string]int{"add": 1, "passwd": 1, "delete": 1, "list": 0})
+	asJSON := jsonFlag(fs)
+	admin := fs.Bool("admin", false, "make the new user an admin, who may open the auth trace and inject faults (add)")
+	sub, pos, err := subcommand(fs, e, args)
 	if err != nil {
 		return err
 	}
-	st, err := openStore(ctx, *db)
+	if sub.name == "add" {
+		if err := authz.ValidateUsername(pos[0]); err != nil {
+			return usagef("user name %q: %v", pos[0], err)
+		}
+	}
+	st, err := openStore(ctx, *db, sub.readOnly)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
 	now := time.Now()
 
-	switch sub {
+	switch sub.name {
 	case "add":
 		name := pos[0]
-		if err := authz.ValidateUsername(name); err != nil {
-			return err
-		}
 		pw, err := readPassword(e)
 		if err != nil {
 			return err
@@ -71,13 +85,26 @@ func userCmd(ctx context.Context, args []string, e env) error {
 		if err != nil {
 			return err
 		}
-		if err := st.CreateUser(ctx, u); err != nil {
-			if errors.Is(err, storage.ErrConflict) {
-				return fmt.Errorf("user %q already exists (use \"tenantless user passwd %s\" to change the password)", name, name)
-			}
+		u.Admin = *admin
+		detail := u.Username
+		if u.Admin {
+			detail += " (admin)"
+		}
+		err = change(ctx, st, storage.AuditEvent{Type: authz.AuditUserCreated, UserID: u.ID, Detail: detail},
+			func(tx context.Context) error { return st.CreateUser(tx, u) })
+		if errors.Is(err, storage.ErrConflict) {
+			return fmt.Errorf("user %q already exists (use \"tenantless user passwd %s\" to change the password)", name, name)
+		} else if err != nil {
 			return err
 		}
-		fmt.Fprintf(e.Stdout, "added user %s\n", name)
+		if *asJSON {
+			return printJSON(e.Stdout, userJSON{ID: u.ID, Username: u.Username, Admin: u.Admin, CreatedAt: u.CreatedAt, UpdatedAt: u.UpdatedAt})
+		}
+		if u.Admin {
+			fmt.Fprintf(e.Stdout, "added admin user %s\n", name)
+		} else {
+			fmt.Fprintf(e.Stdout, "added user %s\n", name)
+		}
 	case "passwd":
 		u, err := findUser(ctx, st, pos[0])
 		if err != nil {
@@ -91,8 +118,13 @@ func userCmd(ctx context.Context, args []string, e env) error {
 		if err != nil {
 			return err
 		}
-		if err := st.SetUserPassword(ctx, u.ID, hash, now); err != nil {
+		err = change(ctx, st, storage.AuditEvent{Type: authz.AuditUserPasswordChanged, UserID: u.ID, Detail: u.Username},
+			func(tx context.Context) error { return st.SetUserPassword(tx, u.ID, hash, now) })
+		if err != nil {
 			return err
+		}
+		if *asJSON {
+			return printJSON(e.Stdout, userJSON{ID: u.ID, Username: u.Username, CreatedAt: u.CreatedAt, UpdatedAt: now.UTC().Truncate(time.Second)})
 		}
 		fmt.Fprintf(e.Stdout, "password of %s changed\n", u.Username)
 	case "delete":
@@ -100,8 +132,13 @@ func userCmd(ctx context.Context, args []string, e env) error {
 		if err != nil {
 			return err
 		}
-		if err := st.DeleteUser(ctx, u.ID); err != nil {
+		err = change(ctx, st, storage.AuditEvent{Type: authz.AuditUserDeleted, UserID: u.ID, Detail: u.Username},
+			func(tx context.Context) error { return st.DeleteUser(tx, u.ID) })
+		if err != nil {
 			return err
+		}
+		if *asJSON {
+			return printJSON(e.Stdout, userJSON{ID: u.ID, Username: u.Username, Deleted: true})
 		}
 		fmt.Fprintf(e.Stdout, "deleted user %s\n", u.Username)
 	case "list":
@@ -110,21 +147,20 @@ func userCmd(ctx context.Context, args []string, e env) error {
 			return err
 		}
 		if *asJSON {
-			type row struct {
-				ID        string    `json:"id"`
-				Username  string    `json:"username"`
-				CreatedAt time.Time `json:"created_at"`
-			}
-			rows := make([]row, 0, len(users))
+			rows := make([]userJSON, 0, len(users))
 			for _, u := range users {
-				rows = append(rows, row{u.ID, u.Username, u.CreatedAt})
+				rows = append(rows, userJSON{ID: u.ID, Username: u.Username, Admin: u.Admin, CreatedAt: u.CreatedAt, UpdatedAt: u.UpdatedAt})
 			}
 			return printJSON(e.Stdout, rows)
 		}
 		tw := table(e.Stdout)
-		fmt.Fprintln(tw, "USERNAME\tID\tCREATED")
+		fmt.Fprintln(tw, "USERNAME\tID\tCREATED\tADMIN")
 		for _, u := range users {
-			fmt.Fprintf(tw, "%s\t%s\t%s\n", u.Username, u.ID, formatTime(u.CreatedAt))
+			adm := ""
+			if u.Admin {
+				adm = "yes"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", u.Username, u.ID, formatTime(u.CreatedAt), adm)
 		}
 		return tw.Flush()
 	}
@@ -195,45 +231,62 @@ type clientJSON struct {
 	ResponseTypes           []string  `json:"response_types"`
 	TokenEndpointAuthMethod string    `json:"token_endpoint_auth_method"`
 	Source                  string    `json:"source"`
-	CreatedAt               time.Time `json:"created_at"`
+	CreatedAt               time.Time `json:"created_at,omitzero"`
 	LastUsedAt              time.Time `json:"last_used_at,omitzero"`
+	ExpiresAt               time.Time `json:"expires_at,omitzero"`
+	Deleted                 bool      `json:"deleted,omitempty"`
 }
 
 func toClientJSON(c storage.Client, secret string) clientJSON {
 	return clientJSON{
 		ClientID: c.ID, ClientSecret: secret, ClientName: c.Name, RedirectURIs: c.RedirectURIs,
 		GrantTypes: c.GrantTypes, ResponseTypes: c.ResponseTypes, TokenEndpointAuthMethod: c.TokenEndpointAuthMethod,
-		Source: c.Source, CreatedAt: c.CreatedAt, LastUsedAt: c.LastUsedAt,
+		Source: c.Source, CreatedAt: c.CreatedAt, LastUsedAt: c.LastUsedAt, ExpiresAt: c.ExpiresAt,
 	}
 }
 
 func clientCmd(ctx context.Context, args []string, e env) error {
 	fs := flagSet(e, "client", clientUsage)
 	db := dbFlag(fs)
-	asJSON := fs.Bool("json", false, "print JSON instead of text")
+	asJSON := jsonFlag(fs)
 	name := fs.String("name", "", "client_name shown on the consent page (add)")
 	confidential := fs.Bool("confidential", false, "issue a client secret; the client authenticates with client_secret_basic (add)")
 	metadataURL := fs.String("metadata-url", "", "with --from-file: pre-register a client ID metadata document client under this URL (add)")
 	fromFile := fs.String("from-file", "", "local copy of the metadata document at --metadata-url, for machines that cannot fetch it (add)")
 	var redirects stringList
 	fs.Var(&redirects, "redirect-uri", "redirect URI, repeatable (add); http only on localhost/127.0.0.1/[::1], any port accepted at sign-in")
-	sub, pos, err := subcommand(fs, e, args, map[string]int{"add": 0, "list": 0, "show": 1, "delete": 1})
+	sub, pos, err := subcommand(fs, e, args)
 	if err != nil {
 		return err
 	}
-	if sub == "add" && (*metadataURL == "") != (*fromFile == "") {
-		return fmt.Errorf("%w: --metadata-url and --from-file go together", errUsage)
+	if sub.name == "add" {
+		if (*metadataURL == "") != (*fromFile == "") {
+			return usagef("--metadata-url and --from-file go together")
+		}
+		if len(redirects) == 0 && *metadataURL == "" {
+			return usagef("client add needs at least one --redirect-uri (or --metadata-url with --from-file)")
+		}
+		if *metadataURL != "" && len(redirects) > 0 {
+			return usagef("--redirect-uri does not go with --metadata-url: the document lists the redirect URIs")
+		}
+		for _, u := range redirects {
+			if err := authz.ValidateRedirectURI(u); err != nil {
+				return usagef("--redirect-uri %q: %v", u, err)
+			}
+		}
+		if *metadataURL != "" {
+			if err := cimd.ValidateURL(*metadataURL); err != nil {
+				return usagef("--metadata-url %q: %v", *metadataURL, err)
+			}
+		}
 	}
-	if sub == "add" && len(redirects) == 0 && *metadataURL == "" {
-		return fmt.Errorf("%w: client add needs at least one --redirect-uri (or --metadata-url with --from-file)", errUsage)
-	}
-	st, err := openStore(ctx, *db)
+	st, err := openStore(ctx, *db, sub.readOnly)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
 
-	switch sub {
+	switch sub.name {
 	case "add":
 		if *metadataURL != "" {
 			return addCIMDClient(ctx, st, e, *metadataURL, *fromFile, *asJSON)
@@ -248,7 +301,9 @@ func clientCmd(ctx context.Context, args []string, e env) error {
 		if err != nil {
 			return err
 		}
-		if err := st.CreateClient(ctx, c); err != nil {
+		err = change(ctx, st, storage.AuditEvent{Type: authz.AuditClientRegistered, ClientID: c.ID, Detail: "command line: " + c.Name},
+			func(tx context.Context) error { return st.CreateClient(tx, c) })
+		if err != nil {
 			return err
 		}
 		if *asJSON {
@@ -299,11 +354,15 @@ func clientCmd(ctx context.Context, args []string, e env) error {
 		}
 		return tw.Flush()
 	case "delete":
-		if err := st.DeleteClient(ctx, pos[0]); err != nil {
-			if errors.Is(err, storage.ErrNotFound) {
-				return fmt.Errorf("no client %q (see \"tenantless client list\")", pos[0])
-			}
+		err := change(ctx, st, storage.AuditEvent{Type: authz.AuditClientDeleted, ClientID: pos[0]},
+			func(tx context.Context) error { return st.DeleteClient(tx, pos[0]) })
+		if errors.Is(err, storage.ErrNotFound) {
+			return fmt.Errorf("no client %q (see \"tenantless client list\")", pos[0])
+		} else if err != nil {
 			return err
+		}
+		if *asJSON {
+			return printJSON(e.Stdout, clientJSON{ClientID: pos[0], Deleted: true})
 		}
 		fmt.Fprintf(e.Stdout, "deleted client %s\n", pos[0])
 	}
@@ -325,9 +384,6 @@ func printJSON(w io.Writer, v any) error {
 
 // addCIMDClient pre-registers a metadata-document client from a file.
 func addCIMDClient(ctx context.Context, st storage.Store, e env, metadataURL, file string, asJSON bool) error {
-	if err := cimd.ValidateURL(metadataURL); err != nil {
-		return fmt.Errorf("--metadata-url: %w", err)
-	}
 	body, err := os.ReadFile(file)
 	if err != nil {
 		return fmt.Errorf("--from-file: %w", err)
@@ -337,17 +393,18 @@ func addCIMDClient(ctx context.Context, st storage.Store, e env, metadataURL, fi
 		return fmt.Errorf("--from-file %s: %w", file, err)
 	}
 	c := authz.CIMDClient(doc, time.Now()) // zero ExpiresAt: kept until deleted
-	if err := st.CreateClient(ctx, c); errors.Is(err, storage.ErrConflict) {
-		old, gerr := st.GetClient(ctx, c.ID)
-		if gerr != nil {
-			return gerr
-		}
-		c.CreatedAt, c.LastUsedAt = old.CreatedAt, old.LastUsedAt
-		err = st.UpdateClient(ctx, c)
-		if err != nil {
+	ev := storage.AuditEvent{Type: authz.AuditClientRegistered, ClientID: c.ID, Detail: "client ID metadata document pre-registered from " + file}
+	err = change(ctx, st, ev, func(tx context.Context) error {
+		old, err := st.GetClient(tx, c.ID)
+		if errors.Is(err, storage.ErrNotFound) {
+			return st.CreateClient(tx, c)
+		} else if err != nil {
 			return err
 		}
-	} else if err != nil {
+		c.CreatedAt, c.LastUsedAt = old.CreatedAt, old.LastUsedAt
+		return st.UpdateClient(tx, c)
+	})
+	if err != nil {
 		return err
 	}
 	if asJSON {

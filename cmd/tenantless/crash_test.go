@@ -649,7 +649,9 @@ type binaryServer struct {
 func startBinary(t *testing.T, bin, db, port string, extra ...string) *binaryServer {
 	t.Helper()
 	s := &binaryServer{stderr: &syncBuffer{}, exited: make(chan struct{})}
-	s.cmd = exec.Command(bin, append([]string{"serve", "--addr", "127.0.0.1:" + port, "--db", db, "--weather", "offline", "--access-token-ttl", "1h"}, extra...)...)
+	// The storm asserts that of concurrent refreshes exactly one wins.
+	s.cmd = exec.Command(bin, append([]string{"serve", "--addr", "127.0.0.1:" + port, "--db", db, "--weather", "offline", "--access-token-ttl", "1h",
+		"--refresh-reuse-grace", "0"}, extra...)...)
 	s.cmd.Env = childEnv("TENANTLESS_ADMIN_PASSWORD=" + adminPassword)
 	s.cmd.Stdout, s.cmd.Stderr = s.stderr, s.stderr
 	s.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}

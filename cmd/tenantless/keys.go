@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/tenantless/tenantless/authz"
+	"github.com/tenantless/tenantless/storage"
 )
 
 const keysUsage = `Usage:
@@ -19,18 +20,18 @@ const keysUsage = `Usage:
 func keysCmd(ctx context.Context, args []string, e env) error {
 	fs := flagSet(e, "keys", keysUsage)
 	db := dbFlag(fs)
-	asJSON := fs.Bool("json", false, "print JSON instead of a table")
-	sub, _, err := subcommand(fs, e, args, map[string]int{"list": 0, "rotate": 0})
+	asJSON := jsonFlag(fs)
+	sub, _, err := subcommand(fs, e, args)
 	if err != nil {
 		return err
 	}
-	st, err := openStore(ctx, *db)
+	st, err := openStore(ctx, *db, sub.readOnly)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	if sub == "rotate" {
-		kid, err := authz.RotateSigningKey(ctx, st, time.Now())
+	if sub.name == "rotate" {
+		kid, err := authz.RotateSigningKey(ctx, st, time.Now(), storage.ActorCLI)
 		if err != nil {
 			return err
 		}

@@ -80,7 +80,7 @@ func (m *metrics) mux(withPprof bool) http.Handler {
 
 // health adds /healthz (the process answers) and /readyz (the database
 // answers) to mux.
-func health(mux *http.ServeMux, st storage.Store) {
+func health(mux *http.ServeMux, st storage.Store, checks ...func(context.Context) error) {
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.Header().Set("Cache-Control", "no-store")
@@ -95,6 +95,16 @@ func health(mux *http.ServeMux, st storage.Store) {
 			w.WriteHeader(http.StatusServiceUnavailable)
 			_, _ = w.Write([]byte("database unavailable\n"))
 			return
+		}
+		for _, check := range checks {
+			if check == nil {
+				continue
+			}
+			if err := check(ctx); err != nil {
+				w.WriteHeader(http.StatusServiceUnavailable)
+				_, _ = w.Write([]byte(err.Error() + "\n"))
+				return
+			}
 		}
 		_, _ = w.Write([]byte("ok\n"))
 	})

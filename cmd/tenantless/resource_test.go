@@ -129,7 +129,17 @@ func TestResourceChallenges(t *testing.T) {
 			`Bearer error="invalid_token", error_description="the access token is invalid, expired or revoked", ` + prm + `, scope="weather:read"`},
 		{"tool needing more scope", read.AccessToken, callAlerts, nil, 403,
 			`Bearer error="insufficient_scope", error_description="this call needs the scope weather:alerts", ` + prm + `, scope="weather:read weather:alerts"`},
+		// Credentials sent but unusable: 401, so the client signs in again.
+		{"Bearer without a token", "", initialize, http.Header{"Authorization": {"Bearer"}}, 401,
+			`Bearer error="invalid_request", error_description="the Authorization header says Bearer but holds no token", ` + prm + `, scope="weather:read"`},
+		{"Bearer a b", "", initialize, http.Header{"Authorization": {"Bearer a b"}}, 401,
+			`Bearer error="invalid_request", error_description="the Authorization header holds more than one token", ` + prm + `, scope="weather:read"`},
+		{"very long token", "", initialize, http.Header{"Authorization": {"Bearer " + strings.Repeat("x", 20000)}}, 401,
+			`Bearer error="invalid_request", error_description="the bearer token is longer than 8192 bytes", ` + prm + `, scope="weather:read"`},
+		{"two Authorization headers", "", initialize, http.Header{"Authorization": {"Bearer " + read.AccessToken, "Bearer " + read.AccessToken}}, 401,
+			`Bearer error="invalid_request", error_description="send exactly one Authorization header", ` + prm + `, scope="weather:read"`},
 		{"valid", read.AccessToken, initialize, nil, 200, ""},
+		{"valid token, bad JSON-RPC body", read.AccessToken, `{"jsonrpc":`, nil, 400, ""},
 		{"foreign origin", read.AccessToken, initialize, http.Header{"Origin": {"https://evil.example"}}, 403, ""},
 		{"rebound host", read.AccessToken, initialize, http.Header{"Host": {"evil.example:80"}}, 421, ""},
 	}
@@ -257,5 +267,34 @@ func TestStatelessProtocol(t *testing.T) {
 	ahdr := http.Header{"Mcp-Protocol-Version": {"2026-07-28"}, "Mcp-Method": {"tools/call"}, "Mcp-Name": {"get_alerts"}}
 	if r := mcpPost(t, mcpURL, tok.AccessToken, "", alerts, ahdr); r.Status != 403 {
 		t.Errorf("2026-07-28 get_alerts with weather:read: %d, want 403", r.Status)
+	}
+}
+
+// TestRefreshReuseGraceDefault checks serve's default grace period: two
+// windows of one editor refreshing with the same token both get a pair
+// that works at /mcp, and the newest refresh tokens still refresh.
+func TestRefreshReuseGraceDefault(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "tenantless.db")
+	srv := startServer(t, db, "--weather", "offline")
+	mcpURL := srv.base + "/mcp"
+	c := addClient(t, db, "--name", "two windows", "--redirect-uri", "http://127.0.0.1/callback")
+	tok := tokenFor(t, srv.base, c.ClientID, "admin", adminPassword, "weather:read", mcpURL)
+	form := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tok.RefreshToken}, "client_id": {c.ClientID}}
+	var pairs []tokenResponse
+	for window := range 2 {
+		status, p, _ := postForm(t, srv.base+"/token", form, "", "")
+		if status != 200 || p.AccessToken == "" || p.RefreshToken == "" {
+			t.Fatalf("window %d refresh: %d %+v, want 200 with a pair", window, status, p)
+		}
+		pairs = append(pairs, p)
+	}
+	for i, p := range pairs {
+		if r := mcpPost(t, mcpURL, p.AccessToken, "", initialize, nil); r.Status != 200 {
+			t.Errorf("window %d access token at /mcp: %d %q", i, r.Status, r.Challenge)
+		}
+		status, _, _ := postForm(t, srv.base+"/token", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {p.RefreshToken}, "client_id": {c.ClientID}}, "", "")
+		if status != 200 {
+			t.Errorf("window %d's refresh token: %d, want 200", i, status)
+		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -27,7 +28,20 @@ type env struct {
 }
 
 // errUsage marks errors caused by a wrong command line (exit code 2).
+// Wrap it first, fmt.Errorf("%w: ...", errUsage), or use usagef; the
+// "usage: " prefix is not printed.
 var errUsage = errors.New("usage")
+
+// usageError is a usage error with its message.
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string        { return e.msg }
+func (e *usageError) Is(target error) bool { return target == errUsage }
+
+// usagef returns a usage error (exit code 2) saying what to change.
+func usagef(format string, a ...any) error {
+	return &usageError{msg: fmt.Sprintf(format, a...)}
+}
 
 const mainUsage = `tenantless runs a local OAuth 2.1 authorization server and a protected MCP
 server in one process, with all state in one SQLite file (or in a PostgreSQL
@@ -41,15 +55,22 @@ Commands:
   user      add, list, change or delete users:   user add|list|passwd|delete
   client    register, show, list or delete clients: client add|list|show|delete
   initial-token
-            tokens that allow dynamic client registration with --registration=token
+            tokens that allow dynamic client registration with --registration=token:
+            initial-token add|list|delete
   grant     list or revoke grants:               grant list|revoke
   audit     show the audit log
   keys      list or rotate the token signing keys:  keys list|rotate
+  resource  MCP servers tokens are issued for:    resource add|list|show|delete
+  token     mint an access token for testing with curl
+  trace     show the live auth trace of the running server: trace [--follow] [--client ID] [--json]
+  fault     inject a fault to test a client:  fault expire|revoke|rotate-key|step-up|token-503|token-invalid-grant|delay --client ID
   version   print the version
 
-Run "tenantless <command> --help" for a command's flags. Every flag can also
-be set with an environment variable named TENANTLESS_<FLAG>, for example
-TENANTLESS_DB=/tmp/t.db. Flags win over the environment.
+Run "tenantless <command> --help" for a command's flags. Every command takes
+--json (print JSON, snake_case keys) and exits 0 on success, 1 on failure and
+2 on a usage error. Every flag can also be set with an environment variable
+named TENANTLESS_<FLAG>, for example TENANTLESS_DB=/tmp/t.db. Flags win over
+the environment.
 `
 
 // run executes one command line and returns the process exit code:
@@ -60,7 +81,7 @@ func run(ctx context.Context, args []string, e env) int {
 	case err == nil, errors.Is(err, flag.ErrHelp):
 		return 0
 	case errors.Is(err, errUsage):
-		fmt.Fprintf(e.Stderr, "tenantless: %v\n", err)
+		fmt.Fprintf(e.Stderr, "tenantless: %s\n", strings.TrimPrefix(err.Error(), errUsage.Error()+": "))
 		return 2
 	default:
 		fmt.Fprintf(e.Stderr, "tenantless: %v\n", err)
@@ -70,40 +91,54 @@ func run(ctx context.Context, args []string, e env) int {
 
 func dispatch(ctx context.Context, args []string, e env) error {
 	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
-		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "-help") {
+		if len(args) > 0 && isHelp(args[0]) {
 			fmt.Fprint(e.Stdout, mainUsage)
 			return nil
 		}
+		if len(args) > 0 && (args[0] == "--version" || args[0] == "-version") {
+			return versionCmd(ctx, args[1:], e)
+		}
 		return serve(ctx, args, e)
 	}
-	cmd, rest := args[0], args[1:]
-	switch cmd {
-	case "serve":
-		return serve(ctx, rest, e)
-	case "user":
-		return userCmd(ctx, rest, e)
-	case "client":
-		return clientCmd(ctx, rest, e)
-	case "grant":
-		return grantCmd(ctx, rest, e)
-	case "audit":
-		return auditCmd(ctx, rest, e)
-	case "keys":
-		return keysCmd(ctx, rest, e)
-	case "initial-token":
-		return initialTokenCmd(ctx, rest, e)
-	case "version":
-		fmt.Fprintf(e.Stdout, "tenantless %s\n", version)
-		return nil
-	case "help":
-		fmt.Fprint(e.Stdout, mainUsage)
-		return nil
+	name, rest := args[0], args[1:]
+	if name == "help" {
+		if len(rest) == 0 {
+			fmt.Fprint(e.Stdout, mainUsage)
+			return nil
+		}
+		// "tenantless help user" is "tenantless user --help".
+		name, rest = rest[0], []string{"--help"}
 	}
-	return fmt.Errorf("%w: unknown command %q (run \"tenantless --help\")", errUsage, cmd)
+	if c, ok := lookupCommand(name); ok {
+		return c.run(ctx, rest, e)
+	}
+	return usagef("unknown command %q (run \"tenantless --help\" for the list)", name)
 }
 
-// flagSet makes a FlagSet whose --help prints usage and the flags, and
-// whose errors come back to the caller.
+// versionCmd prints the version.
+func versionCmd(_ context.Context, args []string, e env) error {
+	fs := flagSet(e, "version", "Usage:\n  tenantless version [--json]   print the version\n")
+	asJSON := jsonFlag(fs)
+	pos, err := parse(fs, args, e)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 0 {
+		return usagef("version takes no arguments, got %q", pos)
+	}
+	if *asJSON {
+		return printJSON(e.Stdout, map[string]string{"version": version, "go_version": runtime.Version()})
+	}
+	fmt.Fprintf(e.Stdout, "tenantless %s\n", version)
+	return nil
+}
+
+func isHelp(arg string) bool {
+	return arg == "-h" || arg == "--help" || arg == "-help" || arg == "help"
+}
+
+// flagSet makes a FlagSet whose usage text is usage followed by the flags.
+// parse prints it on --help; a flag error prints one line, not the text.
 func flagSet(e env, name, usage string) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(e.Stderr)
@@ -115,18 +150,30 @@ func flagSet(e env, name, usage string) *flag.FlagSet {
 	return fs
 }
 
+// jsonFlag adds the --json flag every command that prints takes.
+func jsonFlag(fs *flag.FlagSet) *bool {
+	return fs.Bool("json", false, "print JSON (snake_case keys) instead of text")
+}
+
 // parse parses args, flags and positional arguments in any order, and
-// returns the positional ones. It turns flag errors into usage errors and
-// --help into flag.ErrHelp, and applies TENANTLESS_* environment fallbacks
-// to flags not given on the command line.
+// returns the positional ones. --help prints the usage text on stdout and
+// returns flag.ErrHelp (exit 0); a flag error becomes a one-line usage
+// error (exit 2). Flags not given on the command line fall back to their
+// TENANTLESS_* environment variables.
 func parse(fs *flag.FlagSet, args []string, e env) ([]string, error) {
+	usage := fs.Usage
+	fs.Usage = func() {}
+	fs.SetOutput(io.Discard)
+	defer func() { fs.Usage = usage; fs.SetOutput(e.Stderr) }()
 	var pos []string
 	for {
 		if err := fs.Parse(args); err != nil {
 			if errors.Is(err, flag.ErrHelp) {
+				fs.SetOutput(e.Stdout)
+				usage()
 				return nil, err
 			}
-			return nil, fmt.Errorf("%w: %v", errUsage, err)
+			return nil, flagError(fs, err)
 		}
 		args = fs.Args()
 		if len(args) == 0 {
@@ -145,39 +192,94 @@ func parse(fs *flag.FlagSet, args []string, e env) ([]string, error) {
 		name := "TENANTLESS_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
 		if v := e.Getenv(name); v != "" {
 			if serr := f.Value.Set(v); serr != nil {
-				err = fmt.Errorf("%w: %s=%q: %v", errUsage, name, v, serr)
+				err = usagef("%s=%q: %s", name, v, valueHint(f, serr))
 			}
 		}
 	})
 	return pos, err
 }
 
-// subcommand parses "SUB [ARGS] [FLAGS]" of an admin command whose flags
-// are already defined on fs: it prints usage for help (returning
-// flag.ErrHelp, which exits 0), checks SUB against arity (the number of
-// positional arguments each subcommand takes) and returns SUB and its
-// positional arguments.
-func subcommand(fs *flag.FlagSet, e env, args []string, arity map[string]int) (string, []string, error) {
-	if len(args) == 0 {
-		fs.Usage()
-		return "", nil, fmt.Errorf("%w: %s needs a subcommand", errUsage, fs.Name())
+// flagError turns an error of the flag package into a usage error that
+// says what to change, in one line.
+func flagError(fs *flag.FlagSet, err error) error {
+	help := fmt.Sprintf("run \"tenantless %s --help\" for its flags", fs.Name())
+	msg := err.Error()
+	if name, ok := strings.CutPrefix(msg, "flag provided but not defined: -"); ok {
+		return usagef("unknown flag --%s (%s)", strings.TrimLeft(name, "-"), help)
 	}
-	sub := args[0]
-	if sub == "-h" || sub == "--help" || sub == "help" {
-		fs.SetOutput(e.Stdout)
-		fs.Usage()
-		return "", nil, flag.ErrHelp
+	if name, ok := strings.CutPrefix(msg, "flag needs an argument: -"); ok {
+		return usagef("flag --%s needs a value (%s)", strings.TrimLeft(name, "-"), help)
 	}
-	pos, err := parse(fs, args[1:], e)
+	// invalid value "x" for flag -since: parse error
+	// invalid boolean value "x" for -json: parse error
+	if i := strings.Index(msg, " for "); strings.HasPrefix(msg, "invalid ") && i > 0 {
+		rest := strings.TrimPrefix(msg[i+len(" for "):], "flag ")
+		name, _, _ := strings.Cut(strings.TrimLeft(rest, "-"), ":")
+		value := ""
+		if q := strings.Index(msg, "\""); q >= 0 {
+			if j := strings.Index(msg[q+1:], "\""); j >= 0 {
+				value = msg[q+1 : q+1+j]
+			}
+		}
+		if f := fs.Lookup(name); f != nil {
+			return usagef("--%s %q: %s", name, value, valueHint(f, nil))
+		}
+	}
+	return usagef("%s (%s)", strings.ReplaceAll(msg, " -", " --"), help)
+}
+
+// valueHint says which values a flag takes, with an example.
+func valueHint(f *flag.Flag, err error) string {
+	g, _ := f.Value.(flag.Getter)
+	var v any
+	if g != nil {
+		v = g.Get()
+	}
+	switch v.(type) {
+	case time.Duration:
+		return "not a duration: write a number with a unit, for example 90s, 15m, 24h or 720h"
+	case bool:
+		return "not a boolean: use true or false (or give the flag alone)"
+	case int, int64, uint, uint64:
+		return "not a whole number, for example 100"
+	case float64:
+		return "not a number, for example 1.5"
+	}
 	if err != nil {
-		return "", nil, err
+		return err.Error()
 	}
-	n, ok := arity[sub]
+	return "invalid value"
+}
+
+// subcommand parses "SUB [ARGS] [FLAGS]" of an administration command
+// whose flags are already defined on fs, whose name is the command's;
+// flags may come anywhere, before SUB too. It prints usage for help
+// (returning flag.ErrHelp, which exits 0), checks SUB and its number of
+// positional arguments against the command table and returns SUB and its
+// positional arguments.
+func subcommand(fs *flag.FlagSet, e env, args []string) (subcommandSpec, []string, error) {
+	c, _ := lookupCommand(fs.Name())
+	if len(args) > 0 && args[0] == "help" {
+		args = []string{"--help"}
+	}
+	pos, err := parse(fs, args, e)
+	if err != nil {
+		return subcommandSpec{}, nil, err
+	}
+	if len(pos) == 0 {
+		return subcommandSpec{}, nil, usagef("%s needs a subcommand: %s (run \"tenantless %s --help\")", c.name, c.subNames(), c.name)
+	}
+	sub, ok := c.sub(pos[0])
 	if !ok {
-		return "", nil, fmt.Errorf("%w: unknown %s subcommand %q", errUsage, fs.Name(), sub)
+		return subcommandSpec{}, nil, usagef("unknown %s subcommand %q: use %s", c.name, pos[0], c.subNames())
 	}
-	if len(pos) != n {
-		return "", nil, fmt.Errorf("%w: %s %s takes %d argument(s), got %d", errUsage, fs.Name(), sub, n, len(pos))
+	pos = pos[1:]
+	if len(pos) != len(sub.args) {
+		want := "no arguments"
+		if len(sub.args) > 0 {
+			want = strings.Join(sub.args, " ")
+		}
+		return sub, nil, usagef("%s %s takes %s, got %q (run \"tenantless %s --help\")", c.name, sub.name, want, pos, c.name)
 	}
 	return sub, pos, nil
 }

@@ -195,7 +195,7 @@ func verifyJWT(t *testing.T, base, token string) map[string]any {
 
 func TestEndToEnd(t *testing.T) {
 	db := filepath.Join(t.TempDir(), "tenantless.db")
-	srv := startServer(t, db)
+	srv := startServer(t, db, "--refresh-reuse-grace", "0") // step 3: reuse revokes at once
 	base := srv.base
 	resource := base + "/mcp"
 

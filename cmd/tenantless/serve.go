@@ -16,6 +16,7 @@ import (
 
 	"github.com/tenantless/tenantless/authz"
 	"github.com/tenantless/tenantless/authz/cimd"
+	"github.com/tenantless/tenantless/authz/trace"
 	"github.com/tenantless/tenantless/resource"
 	"github.com/tenantless/tenantless/resource/weather"
 	"github.com/tenantless/tenantless/storage"
@@ -24,6 +25,8 @@ import (
 
 const serveUsage = `Usage:
   tenantless [serve] [flags]
+  tenantless [serve] [flags] --upstream URL        protect your MCP server at URL (Streamable HTTP)
+  tenantless [serve] [flags] -- COMMAND [ARGS...]  protect a stdio MCP server, one process per session
 
 Runs the authorization server (and the MCP server it protects) until
 interrupted. On first start with no users it creates the user "admin" and
@@ -45,11 +48,19 @@ type serveConfig struct {
 	rateLimits            string
 	keyRotation           time.Duration
 	tlsCert, tlsKey       string
+	tls                   *tls.Config // from tlsCert and tlsKey; nil serves plain http
 	metricsAddr           string
 	pprof                 bool
 	auditRetention        time.Duration
 	neverUsedTTL          time.Duration
 	unusedTTL             time.Duration
+	adminPassword         string // TENANTLESS_ADMIN_PASSWORD, for the first user
+	json                  bool   // print the ready line as JSON instead of the banner
+	refreshReuseGrace     time.Duration
+	signingAlg            string
+	traceSize             int
+	gateway               gatewayConfig       // an upstream MCP server instead of the weather server
+	getenv                func(string) string // the process environment, for a stdio upstream
 }
 
 // weatherScopes are the scopes the weather MCP server's tools need.
@@ -82,14 +93,92 @@ func publicHost(issuer string) string {
 	return u.Host
 }
 
+// serve runs the server until ctx ends. It reads as the list of the
+// parts it builds; each part has its own constructor below.
 func serve(ctx context.Context, args []string, e env) error {
+	c, err := parseServe(args, e)
+	if err != nil {
+		return err
+	}
+	log, err := newLogger(e, c.logLevel, c.logFormat)
+	if err != nil {
+		return err
+	}
+	st, closeStore, err := openServeStore(ctx, c.db, log)
+	if err != nil {
+		return err
+	}
+	defer closeStore()
+	ln, err := listen(c.addr)
+	if err != nil {
+		return err
+	}
+	defer ln.Close()
+	issuer := issuerURL(c, ln)
+	if c.registration == "" {
+		c.registration = defaultRegistration(ln)
+	}
+	met := newMetricsIf(c)
+
+	tr := newTrace(c, issuer)
+	as, adminPassword, err := newAuthServer(ctx, c, st, issuer, log, met, tr)
+	if err != nil {
+		return err
+	}
+	mcp, err := newMCPServer(ctx, c, as, st, issuer, log, met, tr)
+	if err != nil {
+		return err
+	}
+	mux := http.NewServeMux()
+	as.Mount(mux)
+	mcp.Mount(mux)
+	health(mux, st, readiness(mcp))
+	defer closeMCP(mcp)
+	stopTrace, err := startTrace(ctx, c, tr, st, as, mux, ln, log)
+	if err != nil {
+		return err
+	}
+	defer stopTrace()
+
+	stopMetrics, err := startMetrics(c, met, log)
+	if err != nil {
+		return err
+	}
+	defer stopMetrics()
+	stopBackground := startBackground(ctx, c, st, as, log)
+	defer stopBackground()
+
+	srv := httpServer(front(hostGuard(tr.Wrap(mux), publicHost(issuer)), log, met), log)
+	log.Info("tenantless is running", "addr", listenAddrs(ln), "issuer", issuer, "db", dbName(c.db), "registration", c.registration,
+		"mcp", issuer+resource.Paths[0], "behind", behind(c, mcp))
+	return runHTTP(ctx, srv, ln, c.tls, log, func() error {
+		if err := announce(e, c.json, ln, issuer, c.db, c.registration, adminPassword, adminFromEnv(ctx, st, e), behind(c, mcp)); err != nil {
+			return err
+		}
+		if !c.json {
+			fmt.Fprint(e.Stderr, traceBanner(c, issuer))
+		}
+		if e.Ready != nil {
+			e.Ready(ln.Addr().String())
+		}
+		return nil
+	})
+}
+
+// parseServe reads the serve flags (and their TENANTLESS_* fallbacks)
+// into a checked serveConfig.
+func parseServe(args []string, e env) (serveConfig, error) {
 	fs := flagSet(e, "serve", serveUsage)
 	var c serveConfig
-	fs.StringVar(&c.addr, "addr", "127.0.0.1:8080", "address to listen on (env TENANTLESS_ADDR)")
+	args, c.gateway.command = splitCommand(args)
+	gatewayFlags(fs, &c.gateway)
+	fs.StringVar(&c.addr, "addr", "localhost:8080", "HOST:PORT to listen on; localhost means both 127.0.0.1 and [::1] (env TENANTLESS_ADDR)")
+	fs.BoolVar(&c.json, "json", false, "when ready, print one JSON object (snake_case keys: listen, issuer, mcp_url, db, ...) on stdout instead of the banner")
 	fs.StringVar(&c.issuer, "issuer", "", "public base URL and OAuth issuer; default http://localhost:<listen port>; set it for a LAN or reverse proxy (env TENANTLESS_ISSUER)")
 	db := dbFlag(fs)
 	fs.DurationVar(&c.accessTTL, "access-token-ttl", time.Hour, "access token lifetime (env TENANTLESS_ACCESS_TOKEN_TTL)")
 	fs.DurationVar(&c.refreshTTL, "refresh-token-ttl", 30*24*time.Hour, "refresh token lifetime, renewed on each rotation (env TENANTLESS_REFRESH_TOKEN_TTL)")
+	fs.DurationVar(&c.refreshReuseGrace, "refresh-reuse-grace", 10*time.Second, "a rotated refresh token used again by its client this soon after (two windows refreshing at once, a retry) gets a new token pair instead of revoking the grant; 0 makes every reuse revoke (env TENANTLESS_REFRESH_REUSE_GRACE)")
 	fs.DurationVar(&c.codeTTL, "code-ttl", 5*time.Minute, "authorization code lifetime (env TENANTLESS_CODE_TTL)")
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error (env TENANTLESS_LOG_LEVEL)")
 	fs.StringVar(&c.logFormat, "log-format", "text", "text or json (env TENANTLESS_LOG_FORMAT)")
@@ -107,118 +196,152 @@ func serve(ctx context.Context, args []string, e env) error {
 	fs.StringVar(&c.tlsKey, "tls-key", "", "PEM private key of --tls-cert (env TENANTLESS_TLS_KEY)")
 	fs.StringVar(&c.metricsAddr, "metrics-addr", "", "serve Prometheus metrics at http://ADDR/metrics on this separate listener; empty means off (env TENANTLESS_METRICS_ADDR)")
 	fs.BoolVar(&c.pprof, "pprof", false, "also serve Go's profiler at http://ADDR/debug/pprof/ on the --metrics-addr listener, for performance work (env TENANTLESS_PPROF)")
+	fs.StringVar(&c.signingAlg, "signing-alg", "ES256", "JWS algorithm of access tokens: ES256 or RS256 (what most JWT libraries assume); switching rotates the key, old keys stay in the JWKS until their tokens expire (env TENANTLESS_SIGNING_ALG)")
 	fs.DurationVar(&c.auditRetention, "audit-retention", 90*24*time.Hour, "delete audit log entries older than this (env TENANTLESS_AUDIT_RETENTION)")
+	fs.IntVar(&c.traceSize, "trace-size", trace.DefaultSize, "events the live auth trace (/trace, \"tenantless trace\") keeps in memory; 0 turns the trace off (env TENANTLESS_TRACE_SIZE)")
 	pos, err := parse(fs, args, e)
 	if err != nil {
-		return err
+		return c, err
 	}
 	if len(pos) > 0 {
-		return fmt.Errorf("%w: serve takes no arguments, got %q", errUsage, pos)
+		return c, fmt.Errorf("%w: serve takes no arguments, got %q", errUsage, pos)
 	}
 	if c.pprof && c.metricsAddr == "" {
-		return fmt.Errorf("%w: --pprof serves the profiler on the metrics listener; add --metrics-addr 127.0.0.1:9090", errUsage)
+		return c, fmt.Errorf("%w: --pprof serves the profiler on the metrics listener; add --metrics-addr 127.0.0.1:9090", errUsage)
 	}
 	c.db = *db
+	c.adminPassword = e.Getenv("TENANTLESS_ADMIN_PASSWORD")
+	c.getenv = e.Getenv
+	if err := checkGateway(c.gateway); err != nil {
+		return c, err
+	}
+	if err := checkServeFlags(c); err != nil {
+		return c, err
+	}
 	for _, d := range []struct {
 		name string
 		v    time.Duration
 	}{{"access-token-ttl", c.accessTTL}, {"refresh-token-ttl", c.refreshTTL}, {"code-ttl", c.codeTTL}, {"gc-interval", c.gcInterval},
 		{"dcr-never-used-ttl", c.neverUsedTTL}, {"dcr-unused-ttl", c.unusedTTL}, {"audit-retention", c.auditRetention}} {
 		if d.v <= 0 {
-			return fmt.Errorf("%w: --%s must be positive", errUsage, d.name)
+			return c, fmt.Errorf("%w: --%s must be positive", errUsage, d.name)
 		}
 	}
-	if (c.tlsCert == "") != (c.tlsKey == "") {
-		return fmt.Errorf("%w: --tls-cert and --tls-key go together", errUsage)
+	if c.refreshReuseGrace < 0 {
+		return c, fmt.Errorf("%w: --refresh-reuse-grace must be 0 or positive", errUsage)
 	}
-	var tlsCfg *tls.Config
+	if (c.tlsCert == "") != (c.tlsKey == "") {
+		return c, fmt.Errorf("%w: --tls-cert and --tls-key go together", errUsage)
+	}
 	if c.tlsCert != "" {
 		pair, err := tls.LoadX509KeyPair(c.tlsCert, c.tlsKey)
 		if err != nil {
-			return fmt.Errorf("--tls-cert/--tls-key: %w", err)
+			return c, fmt.Errorf("--tls-cert/--tls-key: %w", err)
 		}
-		tlsCfg = &tls.Config{Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS12}
+		c.tls = &tls.Config{Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS12}
 	}
-	log, err := newLogger(e, c.logLevel, c.logFormat)
-	if err != nil {
-		return err
-	}
+	return c, nil
+}
 
-	st, err := openStore(ctx, c.db)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-
-	ln, err := net.Listen("tcp", c.addr)
-	if err != nil {
-		return fmt.Errorf("listen on %s: %w (is another server using the port? choose one with --addr)", c.addr, err)
-	}
-	defer ln.Close()
-	port := ln.Addr().(*net.TCPAddr).Port
+// issuerURL is --issuer without a trailing slash or, by default,
+// http(s)://localhost:<the port ln listens on>.
+func issuerURL(c serveConfig, ln net.Listener) string {
 	issuer := c.issuer
 	if issuer == "" {
 		scheme := "http"
-		if tlsCfg != nil {
+		if c.tls != nil {
 			scheme = "https"
 		}
-		issuer = fmt.Sprintf("%s://localhost:%d", scheme, port)
+		issuer = fmt.Sprintf("%s://localhost:%d", scheme, ln.Addr().(*net.TCPAddr).Port)
 	}
-	issuer = strings.TrimSuffix(issuer, "/")
+	return strings.TrimSuffix(issuer, "/")
+}
+
+// defaultRegistration is the registration mode when --registration is not
+// given: open on a loopback listener, token elsewhere.
+func defaultRegistration(ln net.Listener) string {
+	if ip := ln.Addr().(*net.TCPAddr).IP; ip.IsLoopback() {
+		return "open"
+	}
+	return "token"
+}
+
+// rateLimits turns --rate-limits (checked by parseServe) into authz's.
+func rateLimits(mode string) authz.RateLimits {
+	switch mode {
+	case "all":
+		return authz.RateLimits{IncludeLoopback: true}
+	case "off":
+		return authz.RateLimits{Off: true}
+	}
+	return authz.RateLimits{}
+}
+
+// newMetricsIf makes the metrics registry when --metrics-addr is set
+// (nil otherwise; every metrics method accepts nil).
+func newMetricsIf(c serveConfig) *metrics {
+	if c.metricsAddr == "" {
+		return nil
+	}
+	return newMetrics()
+}
+
+// newAuthServer builds the authorization server for issuer and creates
+// the first user when there is none, returning its generated password
+// (empty when none was generated).
+func newAuthServer(ctx context.Context, c serveConfig, st storage.Store, issuer string, log *slog.Logger, met *metrics, tr *trace.Recorder) (*authz.Server, string, error) {
 	resources, err := resourceURLs(issuer)
 	if err != nil {
-		return err
-	}
-
-	if c.registration == "" {
-		c.registration = "token"
-		if ip := ln.Addr().(*net.TCPAddr).IP; ip.IsLoopback() {
-			c.registration = "open"
-		}
-	}
-	var limits authz.RateLimits
-	switch c.rateLimits {
-	case "on":
-	case "all":
-		limits.IncludeLoopback = true
-	case "off":
-		limits.Off = true
-	default:
-		return fmt.Errorf("%w: --rate-limits %q: use on, all or off", errUsage, c.rateLimits)
-	}
-	var met *metrics
-	if c.metricsAddr != "" {
-		met = newMetrics()
+		return nil, "", err
 	}
 	resolver, err := cimdResolver(c, log, met)
 	if err != nil {
-		return err
+		return nil, "", err
 	}
-	adminPassword, err := ensureAdmin(ctx, st, log, e.Getenv("TENANTLESS_ADMIN_PASSWORD"))
+	adminPassword, err := ensureAdmin(ctx, st, log, c.adminPassword)
 	if err != nil {
-		return err
+		return nil, "", err
 	}
 	tmpl, err := web.New()
 	if err != nil {
-		return fmt.Errorf("load page templates: %w", err)
+		return nil, "", fmt.Errorf("load page templates: %w", err)
 	}
 	as, err := authz.New(ctx, authz.Config{
-		Store:           st,
-		Templates:       tmpl,
-		Issuer:          issuer,
-		Resources:       resources,
-		Scopes:          weatherScopes,
-		AccessTokenTTL:  c.accessTTL,
-		RefreshTokenTTL: c.refreshTTL,
-		CodeTTL:         c.codeTTL,
-		Registration:    c.registration,
-		CIMD:            resolver,
-		RateLimits:      limits,
-		OnEvent:         onEvent(met),
-		Logger:          log,
+		Store:             st,
+		Templates:         tmpl,
+		Issuer:            issuer,
+		Resources:         resources,
+		Scopes:            serverScopes(c),
+		ResourceName:      resourceName(c),
+		SigningAlg:        c.signingAlg,
+		AccessTokenTTL:    c.accessTTL,
+		RefreshTokenTTL:   c.refreshTTL,
+		RefreshReuseGrace: c.refreshReuseGrace,
+		CodeTTL:           c.codeTTL,
+		Registration:      c.registration,
+		CIMD:              resolver,
+		RateLimits:        rateLimits(c.rateLimits),
+		OnEvent:           onEvent(met),
+		Trace:             tr,
+		Logger:            log,
 	})
 	if err != nil {
-		return err
+		return nil, "", err
+	}
+	return as, adminPassword, nil
+}
+
+// mcpServer is what serves the protected MCP endpoints.
+type mcpServer interface {
+	Mount(mux *http.ServeMux)
+}
+
+// newMCPServer builds the built-in weather MCP server, which checks its
+// tokens with as, or with --upstream or a command the gateway in front of
+// that MCP server. Both report to the auth trace tr (nil: off).
+func newMCPServer(ctx context.Context, c serveConfig, as *authz.Server, st storage.Store, issuer string, log *slog.Logger, met *metrics, tr *trace.Recorder) (mcpServer, error) {
+	if c.gateway.on() {
+		return newGateway(ctx, c, as, st, issuer, log, met, tr)
 	}
 	provider, err := weather.New(weather.Config{
 		Mode:      c.weather,
@@ -226,9 +349,9 @@ func serve(ctx context.Context, args []string, e env) error {
 		Logger:    log,
 	})
 	if err != nil {
-		return fmt.Errorf("%w: --weather: %v", errUsage, err)
+		return nil, fmt.Errorf("%w: --weather: %v", errUsage, err)
 	}
-	rs, err := resource.New(resource.Config{
+	return resource.New(resource.Config{
 		Provider:            provider,
 		Verify:              verifier(as),
 		PublicURL:           issuer,
@@ -236,42 +359,40 @@ func serve(ctx context.Context, args []string, e env) error {
 		Version:             version,
 		Logger:              log,
 		OnToolCall:          onToolCall(met),
+		Observe:             traceObserver(tr),
+		Intercept:           traceIntercept(tr),
 		Stateless:           shared(st),
 	})
-	if err != nil {
-		return err
-	}
-	mux := http.NewServeMux()
-	as.Mount(mux)
-	rs.Mount(mux)
-	health(mux, st)
-	if met != nil {
-		mln, err := net.Listen("tcp", c.metricsAddr)
-		if err != nil {
-			return fmt.Errorf("--metrics-addr %s: %w", c.metricsAddr, err)
-		}
-		msrv := &http.Server{Handler: met.mux(c.pprof), ReadHeaderTimeout: 10 * time.Second}
-		go func() { _ = msrv.Serve(mln) }()
-		defer msrv.Close()
-		log.Info("metrics", "url", "http://"+mln.Addr().String()+"/metrics")
-		if c.pprof {
-			log.Info("profiler", "url", "http://"+mln.Addr().String()+"/debug/pprof/")
-		}
-	}
+}
 
-	srv := &http.Server{
-		Handler:           front(hostGuard(mux, publicHost(issuer)), log, met),
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+// startMetrics serves met on --metrics-addr (and the profiler with
+// --pprof); the returned function stops it. Without metrics it does nothing.
+func startMetrics(c serveConfig, met *metrics, log *slog.Logger) (stop func(), err error) {
+	if met == nil {
+		return func() {}, nil
 	}
-	gcCtx, stopGC := context.WithCancel(ctx)
-	defer stopGC()
-	go as.MaintainKeys(gcCtx, c.keyRotation)
-	watchChanges(gcCtx, st, as, log)
-	go collectGarbage(gcCtx, c.gcInterval, log, exclusive(st, "maintenance", log, func(ctx context.Context) {
+	mln, err := net.Listen("tcp", c.metricsAddr)
+	if err != nil {
+		return nil, fmt.Errorf("--metrics-addr %s: %w", c.metricsAddr, err)
+	}
+	msrv := &http.Server{Handler: met.mux(c.pprof), ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = msrv.Serve(mln) }()
+	log.Info("metrics", "url", "http://"+mln.Addr().String()+"/metrics")
+	if c.pprof {
+		log.Info("profiler", "url", "http://"+mln.Addr().String()+"/debug/pprof/")
+	}
+	return func() { _ = msrv.Close() }, nil
+}
+
+// startBackground starts the periodic work (key rotation, garbage
+// collection, audit pruning, the unused-client sweep); the returned
+// function stops it.
+func startBackground(ctx context.Context, c serveConfig, st storage.Store, as *authz.Server, log *slog.Logger) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	go as.MaintainKeys(ctx, c.keyRotation)
+	maintainResources(ctx, as)
+	watchChanges(ctx, st, as, log)
+	go collectGarbage(ctx, c.gcInterval, log, exclusive(st, "maintenance", log, func(ctx context.Context) {
 		res, err := st.GarbageCollect(ctx, time.Now())
 		switch {
 		case err != nil && ctx.Err() == nil:
@@ -293,7 +414,24 @@ func serve(ctx context.Context, args []string, e env) error {
 			log.Info("removed unused dynamically registered clients", "count", len(ids), "client_ids", strings.Join(ids, " "))
 		}
 	}))
+	return cancel
+}
 
+// httpServer is the main server around h, with timeouts and limits.
+func httpServer(h http.Handler, log *slog.Logger) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+}
+
+// runHTTP serves srv on ln (https when tlsCfg is set), calls ready once
+// it accepts connections, and shuts down gracefully when ctx ends.
+func runHTTP(ctx context.Context, srv *http.Server, ln net.Listener, tlsCfg *tls.Config, log *slog.Logger, ready func() error) error {
 	errc := make(chan error, 1)
 	if tlsCfg != nil {
 		srv.TLSConfig = tlsCfg
@@ -301,11 +439,9 @@ func serve(ctx context.Context, args []string, e env) error {
 	} else {
 		go func() { errc <- srv.Serve(ln) }()
 	}
-	log.Info("tenantless is running", "addr", ln.Addr().String(), "issuer", issuer, "db", dbName(c.db), "registration", c.registration,
-		"mcp", issuer+resource.Paths[0], "weather", c.weather)
-	fmt.Fprint(e.Stderr, banner(issuer, c.db, adminPassword))
-	if e.Ready != nil {
-		e.Ready(ln.Addr().String())
+	if err := ready(); err != nil {
+		_ = srv.Close()
+		return err
 	}
 	select {
 	case err := <-errc:
@@ -410,10 +546,15 @@ func ensureAdmin(ctx context.Context, st storage.Store, log *slog.Logger, passwo
 	if err != nil {
 		return "", fmt.Errorf("TENANTLESS_ADMIN_PASSWORD: %w", err)
 	}
+	u.Admin = true // the first user may open the auth trace
 	if err := st.CreateUser(ctx, u); err != nil {
 		if errors.Is(err, storage.ErrConflict) {
 			return "", nil // another process created it first
 		}
+		return "", err
+	}
+	if err := st.AppendAudit(ctx, storage.AuditEvent{Time: time.Now().UTC(), Type: authz.AuditUserCreated, UserID: u.ID,
+		Outcome: "success", Detail: "admin, on the first start", Actor: storage.ActorServer}); err != nil {
 		return "", err
 	}
 	if password != "" {
@@ -425,18 +566,21 @@ func ensureAdmin(ctx context.Context, st storage.Store, log *slog.Logger, passwo
 
 // banner is what a person sees when the server is ready: where things
 // are, and how to connect the usual clients.
-func banner(issuer, db, adminPassword string) string {
+func banner(issuer, db, adminPassword string, adminFromEnv bool, behind string) string {
 	abs := dbName(db)
 	mcpURL := issuer + resource.Paths[0]
 	var b strings.Builder
 	fmt.Fprintf(&b, "\n  tenantless is ready\n\n")
 	fmt.Fprintf(&b, "    MCP server     %s\n", mcpURL)
+	fmt.Fprintf(&b, "    Behind it      %s\n", behind)
 	fmt.Fprintf(&b, "    OAuth issuer   %s\n", issuer)
 	fmt.Fprintf(&b, "    Your apps      %s/account\n", issuer)
 	fmt.Fprintf(&b, "    Database       %s\n", abs)
 	if adminPassword != "" {
 		fmt.Fprintf(&b, "    Sign in as     admin / %s   (generated now and shown once;\n", adminPassword)
 		fmt.Fprintf(&b, "                   change it with: tenantless user passwd admin)\n")
+	} else if adminFromEnv {
+		fmt.Fprintf(&b, "    Sign in as     admin   (password: TENANTLESS_ADMIN_PASSWORD, unless changed since)\n")
 	}
 	fmt.Fprintf(&b, "\n  Connect a client (each one registers itself and opens the sign-in page):\n\n")
 	fmt.Fprintf(&b, "    VS Code        .vscode/mcp.json:\n")

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tenantless/tenantless/authz"
 	"github.com/tenantless/tenantless/storage"
 )
 
@@ -26,23 +27,23 @@ const initialTokenUsage = `Usage:
 func initialTokenCmd(ctx context.Context, args []string, e env) error {
 	fs := flagSet(e, "initial-token", initialTokenUsage)
 	db := dbFlag(fs)
-	asJSON := fs.Bool("json", false, "print JSON instead of text")
+	asJSON := jsonFlag(fs)
 	ttl := fs.Duration("ttl", 24*time.Hour, "lifetime; 0 means it never expires (add)")
 	note := fs.String("note", "", "what the token is for (add)")
-	sub, pos, err := subcommand(fs, e, args, map[string]int{"add": 0, "list": 0, "delete": 1})
+	sub, pos, err := subcommand(fs, e, args)
 	if err != nil {
 		return err
 	}
 	if *ttl < 0 {
-		return fmt.Errorf("%w: --ttl must not be negative", errUsage)
+		return usagef("--ttl must not be negative")
 	}
-	st, err := openStore(ctx, *db)
+	st, err := openStore(ctx, *db, sub.readOnly)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
 
-	switch sub {
+	switch sub.name {
 	case "add":
 		raw := make([]byte, 32)
 		_, _ = rand.Read(raw)
@@ -53,11 +54,13 @@ func initialTokenCmd(ctx context.Context, args []string, e env) error {
 		if *ttl > 0 {
 			t.ExpiresAt = now.Add(*ttl)
 		}
-		if err := st.CreateInitialAccessToken(ctx, t); err != nil {
+		err := change(ctx, st, storage.AuditEvent{Type: authz.AuditInitialTokenCreated, Detail: initialTokenDetail(t)},
+			func(tx context.Context) error { return st.CreateInitialAccessToken(tx, t) })
+		if err != nil {
 			return err
 		}
 		if *asJSON {
-			return printJSON(e.Stdout, map[string]any{"id": tokenID(t.Hash), "initial_access_token": tok, "expires_at": t.ExpiresAt})
+			return printJSON(e.Stdout, initialTokenJSON{ID: tokenID(t.Hash), Token: tok, Note: t.Note, CreatedAt: t.CreatedAt, ExpiresAt: t.ExpiresAt})
 		}
 		fmt.Fprintf(e.Stdout, "initial access token: %s\n(shown once; send it as \"Authorization: Bearer <token>\" to /register)\n", tok)
 	case "list":
@@ -66,9 +69,9 @@ func initialTokenCmd(ctx context.Context, args []string, e env) error {
 			return err
 		}
 		if *asJSON {
-			rows := make([]map[string]any, 0, len(list))
+			rows := make([]initialTokenJSON, 0, len(list))
 			for _, t := range list {
-				rows = append(rows, map[string]any{"id": tokenID(t.Hash), "note": t.Note, "created_at": t.CreatedAt, "expires_at": t.ExpiresAt})
+				rows = append(rows, initialTokenJSON{ID: tokenID(t.Hash), Note: t.Note, CreatedAt: t.CreatedAt, ExpiresAt: t.ExpiresAt})
 			}
 			return printJSON(e.Stdout, rows)
 		}
@@ -85,8 +88,13 @@ func initialTokenCmd(ctx context.Context, args []string, e env) error {
 		}
 		for _, t := range list {
 			if tokenID(t.Hash) == strings.ToLower(pos[0]) {
-				if err := st.DeleteInitialAccessToken(ctx, t.Hash); err != nil {
+				err := change(ctx, st, storage.AuditEvent{Type: authz.AuditInitialTokenDeleted, Detail: initialTokenDetail(t)},
+					func(tx context.Context) error { return st.DeleteInitialAccessToken(tx, t.Hash) })
+				if err != nil {
 					return err
+				}
+				if *asJSON {
+					return printJSON(e.Stdout, initialTokenJSON{ID: tokenID(t.Hash), Note: t.Note, Deleted: true})
 				}
 				fmt.Fprintf(e.Stdout, "deleted initial access token %s\n", pos[0])
 				return nil
@@ -95,6 +103,27 @@ func initialTokenCmd(ctx context.Context, args []string, e env) error {
 		return fmt.Errorf("no initial access token %q (see \"tenantless initial-token list\")", pos[0])
 	}
 	return nil
+}
+
+// initialTokenJSON is how the CLI prints an initial access token with
+// --json; Token only once, when it is created.
+type initialTokenJSON struct {
+	ID        string    `json:"id"`
+	Token     string    `json:"initial_access_token,omitempty"`
+	Note      string    `json:"note"`
+	CreatedAt time.Time `json:"created_at,omitzero"`
+	ExpiresAt time.Time `json:"expires_at,omitzero"`
+	Deleted   bool      `json:"deleted,omitempty"`
+}
+
+// initialTokenDetail is the audit detail of an initial access token: its ID
+// and note, never the token.
+func initialTokenDetail(t storage.InitialAccessToken) string {
+	d := "initial access token " + tokenID(t.Hash)
+	if t.Note != "" {
+		d += ": " + t.Note
+	}
+	return d
 }
 
 // tokenID names a token by the start of its hash.

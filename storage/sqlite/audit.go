@@ -17,7 +17,7 @@ const (
 	maxAuditLimit     = 10000
 )
 
-const auditColumns = `id, time, type, user_id, client_id, address, outcome, detail`
+const auditColumns = `id, time, type, user_id, client_id, address, outcome, detail, actor`
 
 // AppendAudit adds an event to the audit log; the store assigns ID (the
 // passed ID is ignored), increasing and never reused. It is one INSERT,
@@ -25,8 +25,8 @@ const auditColumns = `id, time, type, user_id, client_id, address, outcome, deta
 // every token issuance.
 func (s *Store) AppendAudit(ctx context.Context, e storage.AuditEvent) error {
 	_, err := s.writer(ctx).ExecContext(ctx,
-		`INSERT INTO audit_log (time, type, user_id, client_id, address, outcome, detail) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-		unixTime(e.Time), e.Type, e.UserID, e.ClientID, e.Address, e.Outcome, e.Detail)
+		`INSERT INTO audit_log (time, type, user_id, client_id, address, outcome, detail, actor) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+		unixTime(e.Time), e.Type, e.UserID, e.ClientID, e.Address, e.Outcome, e.Detail, e.Actor)
 	return wrap("append audit event", err)
 }
 
@@ -54,6 +54,9 @@ func (s *Store) ListAudit(ctx context.Context, f storage.AuditFilter) ([]storage
 	if f.Type != "" {
 		where, args = append(where, `type = ?`), append(args, f.Type)
 	}
+	if f.Actor != "" {
+		where, args = append(where, `actor = ?`), append(args, f.Actor)
+	}
 	query := `SELECT ` + auditColumns + ` FROM audit_log`
 	if len(where) > 0 {
 		query += ` WHERE ` + strings.Join(where, ` AND `)
@@ -72,7 +75,7 @@ func (s *Store) ListAudit(ctx context.Context, f storage.AuditFilter) ([]storage
 			e   storage.AuditEvent
 			sec int64
 		)
-		if err := rows.Scan(&e.ID, &sec, &e.Type, &e.UserID, &e.ClientID, &e.Address, &e.Outcome, &e.Detail); err != nil {
+		if err := rows.Scan(&e.ID, &sec, &e.Type, &e.UserID, &e.ClientID, &e.Address, &e.Outcome, &e.Detail, &e.Actor); err != nil {
 			return nil, wrap("list audit events", err)
 		}
 		e.Time = timeUnix(sec)

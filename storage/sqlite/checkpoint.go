@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"log/slog"
 	"sync/atomic"
 	"time"
 )
@@ -38,6 +39,37 @@ type checkpointer struct {
 	done  chan struct{}
 	runs  atomic.Uint64 // completed rounds, for tests
 	fails atomic.Uint64 // failed rounds, for tests
+
+	// Used by the goroutine only: failures since the last success, and
+	// when one was last logged.
+	failing    uint64
+	lastLogged time.Time
+}
+
+// checkpointLogEvery bounds how often a run of failing checkpoints is
+// logged: the first failure at once, then one record a minute.
+const checkpointLogEvery = time.Minute
+
+// failed logs a failed round: the first of a run at once, then at most
+// once per checkpointLogEvery, with the count.
+func (c *checkpointer) failed(log *slog.Logger, err error, now time.Time) {
+	c.failing++
+	if c.failing > 1 && now.Sub(c.lastLogged) < checkpointLogEvery {
+		return
+	}
+	c.lastLogged = now
+	log.Error("sqlite WAL checkpoint failed: the -wal file next to the database grows until one succeeds; "+
+		"check free disk space and that no other process holds the database open for long",
+		"err", err, "failed_rounds", c.failing)
+}
+
+// recovered logs the first success after failures.
+func (c *checkpointer) recovered(log *slog.Logger) {
+	if c.failing == 0 {
+		return
+	}
+	log.Info("sqlite WAL checkpoint works again", "failed_rounds", c.failing)
+	c.failing = 0
 }
 
 // checkpointEvery is how many uses of the writer connection (commits,
@@ -82,12 +114,17 @@ func (s *Store) startCheckpointer(dsn string) error {
 			}
 			last = c.uses.Load()
 			if err := s.checkpoint(ctx); err != nil {
+				if ctx.Err() != nil {
+					return // closing
+				}
 				// The log stays longer until the next round; a real
 				// problem (a full disk) fails the commits themselves.
 				c.fails.Add(1)
+				c.failed(s.log, err, time.Now())
 				continue
 			}
 			c.runs.Add(1)
+			c.recovered(s.log)
 		}
 	}()
 	return nil

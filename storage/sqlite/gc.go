@@ -18,8 +18,11 @@ const gcBatch = 500
 // whose ExpiresAt is before now, attempt buckets full again at now, then
 // clients of source SourceCIMD whose
 // ExpiresAt is before now and that hold no tokens (counted after the
-// expired tokens are gone). Rows with a zero ExpiresAt (stored as 0) never
-// expire. Consents of removed clients go with them.
+// expired tokens are gone) and no consent. Rows with a zero ExpiresAt
+// (stored as 0) never expire. A metadata-document client's record is a
+// cached copy of its document, but a consent belongs to its client_id: a
+// record with a consent stays (stale, so the next authorization fetches
+// the document again) until the user revokes the consent.
 //
 // Inside the context's transaction it is one pass; otherwise each table is
 // swept in batches of gcBatch rows, each its own transaction, so other
@@ -41,7 +44,8 @@ func (s *Store) GarbageCollect(ctx context.Context, now time.Time) (storage.GCRe
 		{&r.InitialAccessTokens, "initial_access_tokens", `expires_at > 0 AND expires_at < ?`, []any{cutoff}},
 		{&full, "attempt_buckets", `tat_ms < ?`, []any{now.UnixMilli()}},
 		{&r.Clients, "clients", `source = ? AND expires_at > 0 AND expires_at < ?
-			AND NOT EXISTS (SELECT 1 FROM tokens WHERE tokens.client_id = clients.id)`,
+			AND NOT EXISTS (SELECT 1 FROM tokens WHERE tokens.client_id = clients.id)
+			AND NOT EXISTS (SELECT 1 FROM consents WHERE consents.client_id = clients.id)`,
 			[]any{storage.SourceCIMD, cutoff}},
 	}
 	if txFrom(ctx) != nil {

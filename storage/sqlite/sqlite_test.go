@@ -6,6 +6,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"regexp"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -103,8 +105,22 @@ func TestOpenErrors(t *testing.T) {
 		{"path and memory", Config{Path: "x.db", Memory: true}, []string{"x.db", "choose one"}},
 		{"negative busy timeout", Config{Memory: true, BusyTimeout: -time.Second}, []string{"busy timeout"}},
 		{"missing directory", Config{Path: missingDir}, []string{missingDir, "directory", "does not exist"}},
-		{"not a database", Config{Path: garbage}, []string{garbage, "not a database"}},
+		{"not a database", Config{Path: garbage}, []string{garbage, "not a SQLite database"}},
 		{"directory", Config{Path: dir}, []string{dir, "is a directory"}},
+	}
+	if runtime.GOOS == "linux" {
+		tests = append(tests,
+			struct {
+				name string
+				cfg  Config
+				want []string
+			}{"under /proc", Config{Path: "/proc/tenantless.db"}, []string{"/proc/tenantless.db", "virtual file system", "cannot hold a database"}},
+			struct {
+				name string
+				cfg  Config
+				want []string
+			}{"a file in /proc", Config{Path: "/proc/self/status"}, []string{"virtual file system"}},
+		)
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -117,6 +133,10 @@ func TestOpenErrors(t *testing.T) {
 				if !strings.Contains(err.Error(), w) {
 					t.Errorf("Open(%+v): got error %q, want it to mention %q", tc.cfg, err, w)
 				}
+			}
+			// SQLite's bare result codes say nothing a user can act on.
+			if regexp.MustCompile(`\(\d+\)`).MatchString(err.Error()) {
+				t.Errorf("Open(%+v): got error %q, with a bare SQLite code", tc.cfg, err)
 			}
 		})
 	}
@@ -318,7 +338,7 @@ func TestFailedCallKeepsTransaction(t *testing.T) {
 	if err := s.CreateUser(tx, storage.User{ID: "u1", Username: "alice"}); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.RotateRefreshToken(tx, "req", "missing"); !errors.Is(err, storage.ErrNotFound) {
+	if err := s.RotateRefreshToken(tx, "req", "missing", time.Now()); !errors.Is(err, storage.ErrNotFound) {
 		t.Errorf("RotateRefreshToken: got error %v, want %v", err, storage.ErrNotFound)
 	}
 	if err := s.CreateUser(tx, storage.User{ID: "u1", Username: "bob"}); !errors.Is(err, storage.ErrConflict) {
@@ -550,5 +570,69 @@ func TestGarbageCollectInBatches(t *testing.T) {
 	var total int
 	if err := s.r.QueryRowContext(ctx, `SELECT count(*) FROM tokens`).Scan(&total); err != nil || total != 3 {
 		t.Errorf("rows left: %d (%v), want only the 3 live ones", total, err)
+	}
+}
+
+// TestOpenPermissionErrors checks that a database this user may not write
+// gets an error saying so. Root ignores file modes, so as root this test
+// is skipped; cmd/tenantless's TestDatabaseErrors runs the binary as an
+// unprivileged user for the same cases.
+func TestOpenPermissionErrors(t *testing.T) {
+	if os.Geteuid() == 0 {
+		t.Skip("root ignores file modes (TestDatabaseErrors in cmd/tenantless covers these as nobody)")
+	}
+	dir := t.TempDir()
+	good := filepath.Join(dir, "good.db")
+	closeStore(t, openFile(t, good))
+	data, err := os.ReadFile(good)
+	if err != nil {
+		t.Fatal(err)
+	}
+	readOnly := filepath.Join(dir, "ro.db")
+	noAccess := filepath.Join(dir, "none.db")
+	lockedDir := filepath.Join(dir, "locked")
+	inLocked := filepath.Join(lockedDir, "x.db")
+	for _, f := range []struct {
+		path string
+		mode fs.FileMode
+	}{{readOnly, 0o400}, {noAccess, 0o000}} {
+		if err := os.WriteFile(f.path, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(f.path, f.mode); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Mkdir(lockedDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(inLocked, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(lockedDir, 0o500); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.Chmod(lockedDir, 0o700) })
+	for _, tc := range []struct {
+		name, path string
+		want       []string
+	}{
+		{"read-only file", readOnly, []string{readOnly, "read-only", "chmod u+w"}},
+		{"unreadable file", noAccess, []string{noAccess, "neither read nor write"}},
+		{"directory not writable", inLocked, []string{lockedDir, "not writable", "x.db-wal"}},
+		{"new file in a directory not writable", filepath.Join(lockedDir, "new.db"), []string{"permission denied", lockedDir}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, err := Open(t.Context(), Config{Path: tc.path})
+			if err == nil {
+				closeStore(t, s)
+				t.Fatalf("Open(%s): got nil error, want one", tc.path)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("Open(%s): got error %q, want it to mention %q", tc.path, err, w)
+				}
+			}
+		})
 	}
 }

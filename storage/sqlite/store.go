@@ -7,11 +7,13 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/tenantless/tenantless/storage"
@@ -39,6 +41,9 @@ type Config struct {
 	// BusyTimeout is how long a statement waits for a lock held by another
 	// process before it fails; zero means 5s.
 	BusyTimeout time.Duration
+	// Logger receives the errors of the store's own background work, which
+	// no caller sees: the WAL checkpointer's. Nil means discard.
+	Logger *slog.Logger
 }
 
 // Store is a storage.Store on a SQLite database. It is safe for concurrent
@@ -56,6 +61,7 @@ type Store struct {
 	wlock chan struct{}
 	// ck checkpoints the log of a file database; nil in memory.
 	ck        *checkpointer
+	log       *slog.Logger
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -100,10 +106,13 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	}
 	rq.Add("_pragma", "query_only(1)")
 
-	s := &Store{}
+	s := &Store{log: cfg.Logger}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
 	fail := func(err error) (*Store, error) {
 		_ = s.Close()
-		return nil, fmt.Errorf("open database %s: %w", name, err)
+		return nil, openError(name, err)
 	}
 
 	// database/sql opens connections lazily; a database that is not
@@ -201,8 +210,13 @@ func baseURI(cfg Config) (uri, string, error) {
 // createFile creates path with mode 0600 unless it exists, before SQLite
 // would create it with the umask's mode: the database holds password hashes
 // and signing keys. SQLite gives the -wal and -shm files the same mode. An
-// existing file keeps its mode.
+// existing file keeps its mode, and must be a file this process can read
+// and write. The errors say what is wrong in words (see errors.go).
 func createFile(path string) error {
+	dir := filepath.Dir(path)
+	if virtualFS(dir) {
+		return fmt.Errorf("open database %s: %s is on a virtual file system (such as /proc or /sys) that cannot hold a database; give a path in a directory on a disk", path, dir)
+	}
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
 	switch {
 	case err == nil:
@@ -211,17 +225,57 @@ func createFile(path string) error {
 		}
 		return nil
 	case errors.Is(err, fs.ErrExist):
-		if fi, err := os.Stat(path); err == nil && fi.IsDir() {
-			return fmt.Errorf("open database %s: is a directory; give the path of a file in it", path)
-		}
-		return nil
+		return checkExisting(path)
 	case errors.Is(err, fs.ErrNotExist):
-		return fmt.Errorf("open database %s: directory %s does not exist; create it first", path, filepath.Dir(path))
+		if fi, serr := os.Stat(dir); serr == nil && fi.IsDir() {
+			return fmt.Errorf("open database %s: cannot create a file in %s (%v); give a path in a directory that can hold files", path, dir, pathErrText(err))
+		}
+		return fmt.Errorf("open database %s: directory %s does not exist; create it first", path, dir)
+	case errors.Is(err, syscall.EROFS):
+		return fmt.Errorf("open database %s: %s is on a read-only file system; give a path on a writable one", path, dir)
 	case errors.Is(err, fs.ErrPermission):
-		return fmt.Errorf("open database %s: permission denied creating the file; check the directory's permissions", path)
+		return fmt.Errorf("open database %s: permission denied creating the file: this user cannot write to %s; check the directory's owner and permissions", path, dir)
 	default:
 		return fmt.Errorf("open database %s: %w", path, err)
 	}
+}
+
+// checkExisting checks that an existing path is a file this process can
+// read and write: SQLite would otherwise open a read-only file read-only
+// and fail at the first write, or fail with a bare "unable to open
+// database file".
+func checkExisting(path string) error {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return fmt.Errorf("open database %s: %w", path, err)
+	}
+	if fi.IsDir() {
+		return fmt.Errorf("open database %s: is a directory; give the path of a file in it", path)
+	}
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err == nil {
+		return f.Close()
+	}
+	switch {
+	case errors.Is(err, syscall.EROFS):
+		return fmt.Errorf("open database %s: the file is on a read-only file system; copy it to a writable one, or remount that one read-write", path)
+	case errors.Is(err, fs.ErrPermission):
+		if rf, rerr := os.Open(path); rerr == nil {
+			_ = rf.Close()
+			return fmt.Errorf("open database %s: the file is read-only (mode %v) for this user, and tenantless writes to it; make it writable (chmod u+w %s) or give another --db", path, fi.Mode().Perm(), path)
+		}
+		return fmt.Errorf("open database %s: permission denied: this user can neither read nor write the file (mode %v); check its owner and permissions", path, fi.Mode().Perm())
+	}
+	return fmt.Errorf("open database %s: %w", path, err)
+}
+
+// pathErrText is the reason of a *fs.PathError without its path.
+func pathErrText(err error) string {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err.Error()
+	}
+	return err.Error()
 }
 
 func cloneValues(v url.Values) url.Values {

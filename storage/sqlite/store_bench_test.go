@@ -159,7 +159,7 @@ func BenchmarkRotateRefreshToken(b *testing.B) {
 	ctx := context.Background()
 	b.ResetTimer()
 	for i := range b.N {
-		if err := st.RotateRefreshToken(ctx, grants[i].RequestID, grants[i].Signature); err != nil {
+		if err := st.RotateRefreshToken(ctx, grants[i].RequestID, grants[i].Signature, time.Now()); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -4,19 +4,21 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"time"
 
 	"github.com/tenantless/tenantless/storage"
 )
 
 const tokenColumns = `kind, signature, request_id, client_id, subject, requested_at, expires_at,
-	active, access_signature, data`
+	active, access_signature, data, rotated_at, resource`
 
 // CreateToken stores a token row; ErrConflict if (Kind, Signature) is taken.
 func (s *Store) CreateToken(ctx context.Context, t storage.Token) error {
 	_, err := s.writer(ctx).ExecContext(ctx, `INSERT INTO tokens (`+tokenColumns+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		string(t.Kind), t.Signature, t.RequestID, t.ClientID, t.Subject,
-		unixTime(t.RequestedAt), unixTime(t.ExpiresAt), boolInt(t.Active), t.AccessSignature, nullBytes(t.Data))
+		unixTime(t.RequestedAt), unixTime(t.ExpiresAt), boolInt(t.Active), t.AccessSignature, nullBytes(t.Data),
+		unixTime(t.RotatedAt), t.Resource)
 	return wrap("create token", err)
 }
 
@@ -70,14 +72,23 @@ func deactivate(ctx context.Context, q querier, where string, args ...any) error
 }
 
 // DeactivateGrant marks every active row of the given kind and request ID
-// inactive and returns how many rows changed.
+// inactive, clears RotatedAt on the grant's rotated rows (a revoked token
+// gets no reuse grace), and returns how many active rows it deactivated.
 func (s *Store) DeactivateGrant(ctx context.Context, kind storage.TokenKind, requestID string) (int64, error) {
-	res, err := s.writer(ctx).ExecContext(ctx,
-		`UPDATE tokens SET active = 0 WHERE kind = ? AND request_id = ? AND active = 1`, string(kind), requestID)
-	if err != nil {
-		return 0, wrap("deactivate grant", err)
-	}
-	n, err := res.RowsAffected()
+	var n int64
+	err := s.inTx(ctx, func(q querier) error {
+		res, err := q.ExecContext(ctx,
+			`UPDATE tokens SET active = 0, rotated_at = 0 WHERE kind = ? AND request_id = ? AND active = 1`, string(kind), requestID)
+		if err != nil {
+			return err
+		}
+		if n, err = res.RowsAffected(); err != nil {
+			return err
+		}
+		_, err = q.ExecContext(ctx,
+			`UPDATE tokens SET rotated_at = 0 WHERE kind = ? AND request_id = ? AND active = 0 AND rotated_at != 0`, string(kind), requestID)
+		return err
+	})
 	return n, wrap("deactivate grant", err)
 }
 
@@ -93,24 +104,42 @@ func (s *Store) DeleteGrant(ctx context.Context, kind storage.TokenKind, request
 	return n, wrap("delete grant", err)
 }
 
-// RotateRefreshToken retires the presented refresh token of a grant:
-// ErrNotFound if no refresh row of requestID has that signature, ErrConflict
-// if it is no longer active. Then it deactivates the grant's other refresh
-// rows and deletes its access rows, all in one transaction.
+// RotateRefreshToken retires the presented refresh token of a grant at
+// time at: ErrNotFound if no refresh row of requestID has that signature,
+// ErrConflict if it is no longer active. Then it deletes the access token
+// issued with it (every access row of the grant when the refresh row
+// names none), in the same transaction. The grant's other refresh rows
+// are left alone: those issued within the reuse grace period are live.
 //
 // The conditional UPDATE is keyed on the presented signature, not only the
 // request ID: keyed on the request ID, a second concurrent rotation would
 // deactivate the first one's new token and fork the grant.
-func (s *Store) RotateRefreshToken(ctx context.Context, requestID, signature string) error {
+func (s *Store) RotateRefreshToken(ctx context.Context, requestID, signature string, at time.Time) error {
 	return wrap("rotate refresh token", s.inTx(ctx, func(q querier) error {
-		if err := deactivate(ctx, q, `kind = 'refresh' AND signature = ? AND request_id = ?`, signature, requestID); err != nil {
+		var accessSig string
+		err := q.QueryRowContext(ctx, `UPDATE tokens SET active = 0, rotated_at = ?
+			WHERE kind = 'refresh' AND signature = ? AND request_id = ? AND active = 1
+			RETURNING access_signature`, unixTime(at), signature, requestID).Scan(&accessSig)
+		if errors.Is(err, sql.ErrNoRows) {
+			var one int
+			err = q.QueryRowContext(ctx, `SELECT 1 FROM tokens WHERE kind = 'refresh' AND signature = ? AND request_id = ?`,
+				signature, requestID).Scan(&one)
+			if errors.Is(err, sql.ErrNoRows) {
+				return storage.ErrNotFound
+			}
+			if err != nil {
+				return err
+			}
+			return storage.ErrConflict
+		}
+		if err != nil {
 			return err
 		}
-		if _, err := q.ExecContext(ctx,
-			`UPDATE tokens SET active = 0 WHERE kind = 'refresh' AND request_id = ? AND active = 1`, requestID); err != nil {
+		if accessSig == "" {
+			_, err = q.ExecContext(ctx, `DELETE FROM tokens WHERE kind = 'access' AND request_id = ?`, requestID)
 			return err
 		}
-		_, err := q.ExecContext(ctx, `DELETE FROM tokens WHERE kind = 'access' AND request_id = ?`, requestID)
+		_, err = q.ExecContext(ctx, `DELETE FROM tokens WHERE kind = 'access' AND signature = ? AND request_id = ?`, accessSig, requestID)
 		return err
 	}))
 }
@@ -148,15 +177,16 @@ func scanToken(sc scanner) (storage.Token, error) {
 		t                  storage.Token
 		kind               string
 		requested, expires int64
-		active             int64
+		active, rotated    int64
 	)
 	if err := sc.Scan(&kind, &t.Signature, &t.RequestID, &t.ClientID, &t.Subject,
-		&requested, &expires, &active, &t.AccessSignature, &t.Data); err != nil {
+		&requested, &expires, &active, &t.AccessSignature, &t.Data, &rotated, &t.Resource); err != nil {
 		return storage.Token{}, err
 	}
 	t.Kind = storage.TokenKind(kind)
 	t.RequestedAt, t.ExpiresAt = timeUnix(requested), timeUnix(expires)
 	t.Active = active != 0
+	t.RotatedAt = timeUnix(rotated)
 	t.Data = bytesOrNil(t.Data)
 	return t, nil
 }

@@ -9,12 +9,18 @@ import (
 	"github.com/tenantless/tenantless/storage"
 )
 
-// auditEvent returns an event named by its Detail.
+// auditEvent returns an event of the server named by its Detail.
 func auditEvent(detail string, when int, typ, userID, clientID string) storage.AuditEvent {
 	return storage.AuditEvent{
 		Time: at(when), Type: typ, UserID: userID, ClientID: clientID,
-		Address: "192.0.2.1", Outcome: "success", Detail: detail,
+		Address: "192.0.2.1", Outcome: "success", Detail: detail, Actor: storage.ActorServer,
 	}
+}
+
+// byCLI makes e an event of the command line.
+func byCLI(e storage.AuditEvent) storage.AuditEvent {
+	e.Actor = storage.ActorCLI
+	return e
 }
 
 func appendAudit(ctx context.Context, t *testing.T, s storage.Store, es ...storage.AuditEvent) {
@@ -57,7 +63,9 @@ func testAuditRoundTrip(t *testing.T, s storage.Store) {
 	}{
 		{"every field", storage.AuditEvent{
 			Time: at(1), Type: "token.issued", UserID: "u1", ClientID: "https://app.example/client.json",
-			Address: "203.0.113.7", Outcome: "success", Detail: "grant authorization_code; scope weather:read"}},
+			Address: "203.0.113.7", Outcome: "success", Detail: "grant authorization_code; scope weather:read", Actor: storage.ActorServer}},
+		{"by the command line", storage.AuditEvent{
+			Time: at(5), Type: "user.created", UserID: "u9", Outcome: "success", Detail: "alice", Actor: storage.ActorCLI}},
 		{"failure with unicode and newlines", storage.AuditEvent{
 			Time: at(2), Type: "login", UserID: "zoë", Address: "2001:db8::1",
 			Outcome: "failure", Detail: "wrong password ✓\n\"quoted\"\x00after NUL"}},
@@ -149,10 +157,10 @@ func testAuditFilters(t *testing.T, s storage.Store) {
 	events := []storage.AuditEvent{
 		auditEvent("e1", 0, "login", "u1", ""),
 		auditEvent("e2", 10, "token.issued", "u1", "c1"),
-		auditEvent("e3", 20, "token.issued", "u2", "c1"),
+		byCLI(auditEvent("e3", 20, "token.issued", "u2", "c1")),
 		auditEvent("e4", 30, "token.refreshed", "u1", "c1"),
 		auditEvent("e5", 40, "login", "u2", ""),
-		auditEvent("e6", 50, "token.issued", "u1", "c2"),
+		byCLI(auditEvent("e6", 50, "token.issued", "u1", "c2")),
 		auditEvent("e7", 60, "token.refreshed", "u2", "c2"),
 	}
 	// Appended out of time order: results are by time, not by ID.
@@ -184,6 +192,11 @@ func testAuditFilters(t *testing.T, s storage.Store) {
 		{"every filter", storage.AuditFilter{Since: at(10), UserID: "u1", ClientID: "c1", Type: "token.issued"}, []string{"e2"}},
 		{"every filter, Since excludes the match", storage.AuditFilter{Since: at(11), UserID: "u1", ClientID: "c1", Type: "token.issued"}, nil},
 		{"filters that each match but not together", storage.AuditFilter{UserID: "u2", ClientID: "c1", Type: "login"}, nil},
+		{"Actor cli", storage.AuditFilter{Actor: storage.ActorCLI}, []string{"e6", "e3"}},
+		{"Actor server", storage.AuditFilter{Actor: storage.ActorServer}, []string{"e7", "e5", "e4", "e2", "e1"}},
+		{"unknown Actor", storage.AuditFilter{Actor: "nobody"}, nil},
+		{"Actor with UserID and Type", storage.AuditFilter{Actor: storage.ActorCLI, UserID: "u1", Type: "token.issued"}, []string{"e6"}},
+		{"Actor with Since and Limit", storage.AuditFilter{Actor: storage.ActorServer, Since: at(30), Limit: 2}, []string{"e7", "e5"}},
 		{"UserID with Limit", storage.AuditFilter{UserID: "u1", Limit: 2}, []string{"e6", "e4"}},
 		{"Type and Since with Limit", storage.AuditFilter{Since: at(10), Type: "token.issued", Limit: 1}, []string{"e6"}},
 	}

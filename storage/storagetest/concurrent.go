@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sort"
 	"sync"
 	"testing"
 
@@ -65,7 +66,7 @@ func testConcurrentRotate(t *testing.T, s storage.Store) {
 	refresh := newToken(storage.KindRefresh, "r1", "req-1", "c1", "u1", at(0))
 	access := newToken(storage.KindAccess, "a1", "req-1", "c1", "u1", at(0))
 	createTokens(t, s, refresh, access)
-	errs := race(func(int) error { return s.RotateRefreshToken(ctx, "req-1", "r1") })
+	errs := race(func(int) error { return s.RotateRefreshToken(ctx, "req-1", "r1", at(20)) })
 	oneWinner(t, "RotateRefreshToken", errs)
 	diff(t, "token states", tokenStates(ctx, t, s, refresh, access),
 		map[string]string{"refresh/r1": "inactive", "access/a1": "missing"})
@@ -97,7 +98,7 @@ func testConcurrentRotateInTx(t *testing.T, s storage.Store) {
 				err = errors.Join(err, s.Rollback(tx))
 			}
 		}()
-		if err := s.RotateRefreshToken(tx, "req-1", "r1"); err != nil {
+		if err := s.RotateRefreshToken(tx, "req-1", "r1", at(20)); err != nil {
 			return err
 		}
 		a, r := newPair(i)
@@ -117,6 +118,81 @@ func testConcurrentRotateInTx(t *testing.T, s storage.Store) {
 	got, err := s.ListGrantTokens(ctx, "u1", "c1")
 	must(t, "ListGrantTokens", err)
 	diff(t, "live tokens of the grant (the winner's pair only)", got, []storage.Token{a, r})
+}
+
+// testConcurrentRotateGrace races refreshes the way the token endpoint
+// does them within a reuse grace period: a refresh that loses the
+// rotation (ErrConflict) reads the row again in its own transaction, must
+// see the winner's rotation (inactive, RotatedAt set), and goes on to
+// store a pair of its own in that transaction. Every refresh commits, and
+// the grant ends with every pair live: the winner's rotation touched none
+// of them.
+func testConcurrentRotateGrace(t *testing.T, s storage.Store) {
+	ctx, cancel := context.WithTimeout(t.Context(), txTimeout)
+	defer cancel()
+	r1 := newToken(storage.KindRefresh, "r1", "req-1", "c1", "u1", at(0))
+	r1.AccessSignature = "a1"
+	createTokens(t, s, r1, newToken(storage.KindAccess, "a1", "req-1", "c1", "u1", at(0)))
+	newPair := func(i int) (storage.Token, storage.Token) {
+		a := newToken(storage.KindAccess, fmt.Sprintf("a-new-%02d", i), "req-1", "c1", "u1", at(10))
+		r := newToken(storage.KindRefresh, fmt.Sprintf("r-new-%02d", i), "req-1", "c1", "u1", at(10))
+		r.AccessSignature = a.Signature
+		return a, r
+	}
+	var mu sync.Mutex
+	conflicts := 0
+	errs := race(func(i int) (err error) {
+		tx, err := s.BeginTx(ctx)
+		if err != nil {
+			return err
+		}
+		defer func() {
+			if err != nil {
+				err = errors.Join(err, s.Rollback(tx))
+			}
+		}()
+		switch err := s.RotateRefreshToken(tx, "req-1", "r1", at(20)); {
+		case errors.Is(err, storage.ErrConflict):
+			got, err := s.GetToken(tx, storage.KindRefresh, "r1")
+			if err != nil {
+				return fmt.Errorf("GetToken after ErrConflict, in the same transaction: %w", err)
+			}
+			if got.Active || !got.RotatedAt.Equal(at(20)) {
+				return fmt.Errorf("after ErrConflict: Active %v RotatedAt %v, want the winner's rotation (false, %v)", got.Active, got.RotatedAt, at(20))
+			}
+			mu.Lock()
+			conflicts++
+			mu.Unlock()
+		case err != nil:
+			return err
+		}
+		a, r := newPair(i)
+		if err := s.CreateToken(tx, a); err != nil {
+			return err
+		}
+		if err := s.CreateToken(tx, r); err != nil {
+			return err
+		}
+		return s.Commit(tx)
+	})
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("refresh %d within grace: %v", i, err)
+		}
+	}
+	if conflicts != racers-1 {
+		t.Errorf("%d refreshes lost the rotation, want %d (exactly one rotates)", conflicts, racers-1)
+	}
+	var want []storage.Token
+	for i := racers - 1; i >= 0; i-- {
+		a, r := newPair(i)
+		want = append(want, a, r)
+	}
+	got, err := s.ListGrantTokens(ctx, "u1", "c1")
+	must(t, "ListGrantTokens", err)
+	sort.Slice(got, func(i, j int) bool { return got[i].Signature > got[j].Signature })
+	sort.Slice(want, func(i, j int) bool { return want[i].Signature > want[j].Signature })
+	diff(t, "live tokens of the grant (every refresh's pair)", got, want)
 }
 
 func testConcurrentEnsureSecret(t *testing.T, s storage.Store) {
@@ -258,7 +334,7 @@ func rotateInTx(ctx context.Context, s storage.Store, old storage.Token, newSig 
 	if _, err := s.GetToken(tx, storage.KindRefresh, old.Signature); err != nil {
 		return err
 	}
-	if err := s.RotateRefreshToken(tx, old.RequestID, old.Signature); err != nil {
+	if err := s.RotateRefreshToken(tx, old.RequestID, old.Signature, at(20)); err != nil {
 		return err
 	}
 	next := old

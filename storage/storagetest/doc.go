@@ -5,6 +5,7 @@
 // ErrNotFound and ErrConflict contracts, list ordering, cascading deletes,
 // one-time codes, refresh rotation, the sweep of unused clients, garbage
 // collection, the audit log (filters, order, limits, pruning, IDs),
+// registered resources (round trips, upsert, order, revoking their grants),
 // transactions carried in the context, and concurrent use (one-time use and
 // rotation races, concurrent appends, and mixed load). Times are fixed
 // values, never the wall clock, and no test sleeps.

@@ -26,6 +26,7 @@ func testGarbageCollect(t *testing.T, s storage.Store) {
 	createClients(t, s,
 		client("static-1", storage.SourceStatic, time.Time{}),
 		client("cimd-expired", storage.SourceCIMD, at(-1)),                // removed
+		client("cimd-expired-consent", storage.SourceCIMD, at(-1)),        // kept: a user consented to it
 		client("cimd-expired-token-expired", storage.SourceCIMD, at(-1)),  // removed with its token
 		client("cimd-expired-live-token", storage.SourceCIMD, at(-1)),     // kept: holds a token
 		client("cimd-expired-inactive-token", storage.SourceCIMD, at(-1)), // kept: holds a token
@@ -35,7 +36,7 @@ func testGarbageCollect(t *testing.T, s storage.Store) {
 		client("static-expired", storage.SourceStatic, at(-1)),
 		client("dcr-expired", storage.SourceDCR, at(-1)),
 	)
-	must(t, "PutConsent", s.PutConsent(ctx, storage.Consent{UserID: "u1", ClientID: "cimd-expired", CreatedAt: at(-10), UpdatedAt: at(-10)}))
+	must(t, "PutConsent", s.PutConsent(ctx, storage.Consent{UserID: "u1", ClientID: "cimd-expired-consent", CreatedAt: at(-10), UpdatedAt: at(-10)}))
 	must(t, "PutConsent", s.PutConsent(ctx, storage.Consent{UserID: "u1", ClientID: "cimd-fresh", CreatedAt: at(-10), UpdatedAt: at(-10)}))
 
 	tok := func(kind storage.TokenKind, sig, client string, expires time.Time, active bool) storage.Token {
@@ -107,11 +108,11 @@ func testGarbageCollect(t *testing.T, s storage.Store) {
 	}
 	sort.Strings(ids)
 	diff(t, "clients left", ids, []string{
-		"cimd-expired-inactive-token", "cimd-expired-live-token", "cimd-expires-now",
+		"cimd-expired-consent", "cimd-expired-inactive-token", "cimd-expired-live-token", "cimd-expires-now",
 		"cimd-fresh", "cimd-never", "dcr-expired", "static-1", "static-expired",
 	})
-	_, err = s.GetConsent(ctx, "u1", "cimd-expired")
-	wantErr(t, "GetConsent of collected client", err, storage.ErrNotFound)
+	_, err = s.GetConsent(ctx, "u1", "cimd-expired-consent")
+	wantErr(t, "GetConsent of an expired metadata-document client (the consent belongs to its client_id)", err, nil)
 	_, err = s.GetConsent(ctx, "u1", "cimd-fresh")
 	wantErr(t, "GetConsent of kept client", err, nil)
 
@@ -126,4 +127,10 @@ func testGarbageCollect(t *testing.T, s storage.Store) {
 	if _, err := s.GetClient(ctx, "cimd-expires-now"); !errors.Is(err, storage.ErrNotFound) {
 		t.Errorf("GetClient cimd-expires-now: got error %v, want %v", err, storage.ErrNotFound)
 	}
+
+	// Once the consent is revoked, the expired record goes.
+	must(t, "DeleteConsent", s.DeleteConsent(ctx, "u1", "cimd-expired-consent"))
+	got, err = s.GarbageCollect(ctx, now.Add(time.Second))
+	must(t, "GarbageCollect after the consent is revoked", err)
+	diff(t, "GarbageCollect after the consent is revoked", got, storage.GCResult{Clients: 1})
 }

@@ -11,9 +11,13 @@ func testTokenRoundTrip(t *testing.T, s storage.Store) {
 	ctx := t.Context()
 	access := newToken(storage.KindAccess, "sig-access", "req-1", "c1", "u1", at(2))
 	access.ExpiresAt = at(900)
+	access.Resource = "https://notes.example/mcp"
 	refresh := newToken(storage.KindRefresh, "sig-refresh", "req-1", "c1", "u1", at(2))
 	refresh.AccessSignature = "sig-access"
 	refresh.Active = false
+	rotated := newToken(storage.KindRefresh, "sig-rotated", "req-1", "c1", "u1", at(2))
+	rotated.Active = false
+	rotated.RotatedAt = at(7)
 	never := newToken(storage.KindAccess, "sig-never", "req-2", "https://app.example/client.json", "u2", at(3))
 	never.ExpiresAt = time.Time{}
 	never.Data = nil
@@ -25,6 +29,7 @@ func testTokenRoundTrip(t *testing.T, s storage.Store) {
 		{"PKCE row under the code's signature", newToken(storage.KindPKCE, "sig-code", "req-1", "c1", "u1", at(1))},
 		{"access token", access},
 		{"inactive refresh token with access signature", refresh},
+		{"rotated refresh token", rotated},
 		{"no expiry, no data", never},
 		{"binary data", storage.Token{Kind: storage.KindCode, Signature: "sig-bin", RequestID: "req-3", ClientID: "c1",
 			Subject: "u1", RequestedAt: at(4), ExpiresAt: at(5), Active: true, Data: []byte{0, 1, 2, 0xff}}},
@@ -89,8 +94,8 @@ func testDeactivateToken(t *testing.T, s storage.Store) {
 }
 
 // grantFixture is two grants of one user and client: req-1 with three
-// refresh rows (one inactive), two access rows, a code and a PKCE row, and
-// req-2 with one refresh and one access row.
+// refresh rows (one inactive; r1 issued with a1), two access rows, a code
+// and a PKCE row, and req-2 with one refresh and one access row.
 func grantFixture(t *testing.T, s storage.Store) []storage.Token {
 	t.Helper()
 	tok := func(kind storage.TokenKind, sig, req string, active bool) storage.Token {
@@ -98,10 +103,12 @@ func grantFixture(t *testing.T, s storage.Store) []storage.Token {
 		x.Active = active
 		return x
 	}
+	r1 := tok(storage.KindRefresh, "r1", "req-1", true)
+	r1.AccessSignature = "a1"
 	ts := []storage.Token{
 		tok(storage.KindCode, "code-1", "req-1", false),
 		tok(storage.KindPKCE, "code-1", "req-1", true),
-		tok(storage.KindRefresh, "r1", "req-1", true),
+		r1,
 		tok(storage.KindRefresh, "r2", "req-1", true),
 		tok(storage.KindRefresh, "r0", "req-1", false),
 		tok(storage.KindAccess, "a1", "req-1", true),
@@ -179,12 +186,14 @@ func testRotateRefreshToken(t *testing.T, s storage.Store) {
 	ctx := t.Context()
 	all := grantFixture(t, s)
 
-	must(t, "RotateRefreshToken", s.RotateRefreshToken(ctx, "req-1", "r1"))
+	must(t, "RotateRefreshToken", s.RotateRefreshToken(ctx, "req-1", "r1", at(20)))
 	want := map[string]string{
 		"code/code-1": "inactive", "pkce/code-1": "active",
 		"refresh/r1": "inactive", // kept, so that reuse is detected
-		"refresh/r2": "inactive", "refresh/r0": "inactive",
-		"access/a1": "missing", "access/a2": "missing",
+		"refresh/r2": "active",   // another live refresh token of the grant (issued within a grace period)
+		"refresh/r0": "inactive",
+		"access/a1":  "missing", // issued with r1
+		"access/a2":  "active",
 		"refresh/r9": "active", "access/a9": "active",
 	}
 	diff(t, "token states after rotation", tokenStates(ctx, t, s, all...), want)
@@ -192,7 +201,8 @@ func testRotateRefreshToken(t *testing.T, s storage.Store) {
 	must(t, "GetToken r1", err)
 	wantRow := all[2]
 	wantRow.Active = false
-	diff(t, "rotated row (only Active changes)", got, wantRow)
+	wantRow.RotatedAt = at(20)
+	diff(t, "rotated row (only Active and RotatedAt change)", got, wantRow)
 
 	// The new pair of the rotation, as the token endpoint stores it.
 	next := newToken(storage.KindRefresh, "r3", "req-1", "c1", "u1", at(10))
@@ -206,25 +216,68 @@ func testRotateRefreshToken(t *testing.T, s storage.Store) {
 		want      error
 	}{
 		{"reuse of the rotated token conflicts", "req-1", "r1", storage.ErrConflict},
-		{"a sibling deactivated by the rotation conflicts", "req-1", "r2", storage.ErrConflict},
+		{"a row stored inactive conflicts", "req-1", "r0", storage.ErrConflict},
 		{"unknown signature is not found", "req-1", "r404", storage.ErrNotFound},
 		{"access signature is not found", "req-1", "a3", storage.ErrNotFound},
+		{"another grant's token is not found", "req-1", "r9", storage.ErrNotFound},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			wantErr(t, "RotateRefreshToken", s.RotateRefreshToken(ctx, tc.requestID, tc.sig), tc.want)
+			wantErr(t, "RotateRefreshToken", s.RotateRefreshToken(ctx, tc.requestID, tc.sig, at(30)), tc.want)
 		})
 	}
-	// The failed rotations touched nothing: the new pair is still live.
+	// The failed rotations touched nothing: the new pair is still live, and
+	// a reuse does not move RotatedAt (so it cannot stretch a grace period).
 	diff(t, "new pair after failed rotations",
-		tokenStates(ctx, t, s, newToken(storage.KindAccess, "a3", "", "", "", at(0)), next),
-		map[string]string{"access/a3": "active", "refresh/r3": "active"})
+		tokenStates(ctx, t, s, newToken(storage.KindAccess, "a3", "", "", "", at(0)), next, all[3], all[6]),
+		map[string]string{"access/a3": "active", "refresh/r3": "active", "refresh/r2": "active", "access/a2": "active"})
+	got, err = s.GetToken(ctx, storage.KindRefresh, "r1")
+	must(t, "GetToken r1", err)
+	diff(t, "rotated row after reuse", got, wantRow)
+	got, err = s.GetToken(ctx, storage.KindRefresh, "r0")
+	must(t, "GetToken r0", err)
+	diff(t, "inactive row after a failed rotation", got, all[4])
 
-	// Rotating the new token works like the first rotation.
-	must(t, "RotateRefreshToken r3", s.RotateRefreshToken(ctx, "req-1", "r3"))
+	// Rotating the new token deletes only its own access token.
+	must(t, "RotateRefreshToken r3", s.RotateRefreshToken(ctx, "req-1", "r3", at(40)))
 	diff(t, "after second rotation",
-		tokenStates(ctx, t, s, newToken(storage.KindAccess, "a3", "", "", "", at(0)), next, all[7], all[8]),
-		map[string]string{"access/a3": "missing", "refresh/r3": "inactive", "refresh/r9": "active", "access/a9": "active"})
+		tokenStates(ctx, t, s, newToken(storage.KindAccess, "a3", "", "", "", at(0)), next, all[3], all[6], all[7], all[8]),
+		map[string]string{"access/a3": "missing", "refresh/r3": "inactive", "refresh/r2": "active", "access/a2": "active",
+			"refresh/r9": "active", "access/a9": "active"})
+
+	// A refresh row that names no access token (stored by an older
+	// version) takes every access token of its grant with it.
+	createTokens(t, s, newToken(storage.KindAccess, "a4", "req-1", "c1", "u1", at(11)))
+	must(t, "RotateRefreshToken r2", s.RotateRefreshToken(ctx, "req-1", "r2", at(50)))
+	diff(t, "after rotating a row without access signature",
+		tokenStates(ctx, t, s, all[3], all[6], newToken(storage.KindAccess, "a4", "", "", "", at(0)), all[7], all[8]),
+		map[string]string{"refresh/r2": "inactive", "access/a2": "missing", "access/a4": "missing",
+			"refresh/r9": "active", "access/a9": "active"})
+}
+
+// testRevokeAfterRotation checks that revoking a grant ends the reuse
+// grace of its rotated refresh tokens: DeactivateGrant clears RotatedAt,
+// and counts only the rows that were active.
+func testRevokeAfterRotation(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	all := grantFixture(t, s)
+	must(t, "RotateRefreshToken", s.RotateRefreshToken(ctx, "req-1", "r1", at(20)))
+	n, err := s.DeactivateGrant(ctx, storage.KindRefresh, "req-1")
+	must(t, "DeactivateGrant", err)
+	if n != 1 {
+		t.Errorf("DeactivateGrant: got %d rows, want 1 (r2; r1 was rotated, r0 inactive)", n)
+	}
+	for _, i := range []int{2, 3, 4} {
+		got, err := s.GetToken(ctx, storage.KindRefresh, all[i].Signature)
+		must(t, "GetToken", err)
+		want := all[i]
+		want.Active = false
+		diff(t, "revoked row "+want.Signature+" (inactive, not rotated)", got, want)
+	}
+	got, err := s.GetToken(ctx, storage.KindRefresh, "r9")
+	must(t, "GetToken r9", err)
+	diff(t, "other grant", got, all[7])
+	wantErr(t, "RotateRefreshToken after revocation", s.RotateRefreshToken(ctx, "req-1", "r1", at(21)), storage.ErrConflict)
 }
 
 func testListGrantTokens(t *testing.T, s storage.Store) {

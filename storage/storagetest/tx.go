@@ -265,7 +265,7 @@ func testTxEveryWrite(t *testing.T, s storage.Store, commit bool) {
 		}},
 		{"DeactivateToken", func() error { return s.DeactivateToken(tx, storage.KindCode, "code-1") }},
 		{"DeleteToken", func() error { return s.DeleteToken(tx, storage.KindPKCE, "code-1") }},
-		{"RotateRefreshToken", func() error { return s.RotateRefreshToken(tx, "req-1", "r1") }},
+		{"RotateRefreshToken", func() error { return s.RotateRefreshToken(tx, "req-1", "r1", at(20)) }},
 		{"CreateToken access after rotation", func() error {
 			return s.CreateToken(tx, newToken(storage.KindAccess, "a1b", "req-1", "c1", "u1", at(100)))
 		}},

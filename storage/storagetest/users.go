@@ -15,6 +15,7 @@ func testUserRoundTrip(t *testing.T, s storage.Store) {
 		{"every field", newUser("u1", "alice")},
 		{"unicode username", storage.User{ID: "u2", Username: "zoë@example.org", PasswordHash: "h2", CreatedAt: at(1), UpdatedAt: at(2)}},
 		{"zero times", storage.User{ID: "u3", Username: "carol", PasswordHash: "h3"}},
+		{"admin", storage.User{ID: "u4", Username: "dora", PasswordHash: "h4", Admin: true, CreatedAt: at(1), UpdatedAt: at(1)}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
