@@ -13,8 +13,8 @@ import (
 	"github.com/ory/fosite"
 	"github.com/ory/fosite/handler/oauth2"
 
-	"github.com/tenantless/tenantless/storage"
 	"github.com/tenantless/tenantless/authz/trace"
+	"github.com/tenantless/tenantless/storage"
 )
 
 // maxTokenBody bounds the body of the token, revocation and introspection

@@ -81,7 +81,7 @@ func seenByAll(t *testing.T, what string, srvs []*server, token string, want boo
 // every instance within 1 s although every instance had the token cached.
 func TestPostgresInstances(t *testing.T) {
 	db := pgtest.URL(t)
-	srvs := startInstances(t, db, 3)
+	srvs := startInstances(t, db, 3, "--refresh-reuse-grace", "0") // strict: it checks reuse detection across instances
 	issuer := srvs[0].base
 	resource := issuer + "/mcp"
 	c := addClient(t, db, "--name", "Hopping client", "--redirect-uri", "http://127.0.0.1/callback")

@@ -27,8 +27,8 @@ const pruneBatch = 2000
 // reused.
 func (s *Store) AppendAudit(ctx context.Context, e storage.AuditEvent) error {
 	_, err := s.q(ctx).Exec(ctx,
-		`INSERT INTO audit_log (time, type, user_id, client_id, address, outcome, detail) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-		unixTime(e.Time), e.Type, text(e.UserID), text(e.ClientID), text(e.Address), e.Outcome, text(e.Detail))
+		`INSERT INTO audit_log (time, type, user_id, client_id, address, outcome, detail, actor) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+		unixTime(e.Time), e.Type, text(e.UserID), text(e.ClientID), text(e.Address), e.Outcome, text(e.Detail), e.Actor)
 	return wrap("append audit event", err)
 }
 
@@ -60,7 +60,10 @@ func (s *Store) ListAudit(ctx context.Context, f storage.AuditFilter) ([]storage
 	if f.Type != "" {
 		add(`type =`, f.Type)
 	}
-	query := `SELECT id, time, type, user_id, client_id, address, outcome, detail FROM audit_log`
+	if f.Actor != "" {
+		add(`actor =`, f.Actor)
+	}
+	query := `SELECT id, time, type, user_id, client_id, address, outcome, detail, actor FROM audit_log`
 	if len(where) > 0 {
 		query += ` WHERE ` + strings.Join(where, ` AND `)
 	}
@@ -76,7 +79,7 @@ func (s *Store) ListAudit(ctx context.Context, f storage.AuditFilter) ([]storage
 			sec                               int64
 			userID, clientID, address, detail []byte
 		)
-		err := r.Scan(&e.ID, &sec, &e.Type, &userID, &clientID, &address, &e.Outcome, &detail)
+		err := r.Scan(&e.ID, &sec, &e.Type, &userID, &clientID, &address, &e.Outcome, &detail, &e.Actor)
 		e.Time = timeUnix(sec)
 		e.UserID, e.ClientID, e.Address, e.Detail = string(userID), string(clientID), string(address), string(detail)
 		return e, err

@@ -42,7 +42,8 @@ func (s *Store) GarbageCollect(ctx context.Context, now time.Time) (storage.GCRe
 		{&r.InitialAccessTokens, "initial_access_tokens", "hash", `expires_at > 0 AND expires_at < $1`, []any{cutoff}},
 		{&full, "attempt_buckets", "key", `tat_ms < $1`, []any{now.UnixMilli()}},
 		{&r.Clients, "clients", "id", `source = $2 AND expires_at > 0 AND expires_at < $1
-			AND NOT EXISTS (SELECT 1 FROM tokens WHERE tokens.client_id = clients.id)`,
+			AND NOT EXISTS (SELECT 1 FROM tokens WHERE tokens.client_id = clients.id)
+			AND NOT EXISTS (SELECT 1 FROM consents WHERE consents.client_id = clients.id)`,
 			[]any{cutoff, storage.SourceCIMD}},
 	}
 	if txFrom(ctx) != nil {

@@ -107,7 +107,7 @@ func TestPostgresUnavailable(t *testing.T) {
 			return s.CreateUser(ctx, storage.User{ID: "u2", Username: "bob", PasswordHash: "h"})
 		}},
 		{"BeginTx", func() error { _, err := s.BeginTx(ctx); return err }},
-		{"RotateRefreshToken", func() error { return s.RotateRefreshToken(ctx, "r", "s") }},
+		{"RotateRefreshToken", func() error { return s.RotateRefreshToken(ctx, "r", "s", time.Now()) }},
 	}
 	for _, c := range calls {
 		if err := c.call(); !errors.Is(err, storage.ErrUnavailable) {
@@ -208,7 +208,7 @@ func TestPostgresWatch(t *testing.T) {
 			return nil
 		}, nil},
 		{"touch client", func() error { return writer.TouchClient(tctx, "c1", now) }, nil},
-		{"rotate refresh token", func() error { return writer.RotateRefreshToken(tctx, "req-1", "r1") },
+		{"rotate refresh token", func() error { return writer.RotateRefreshToken(tctx, "req-1", "r1", now) },
 			[]storage.Change{{Kind: storage.ChangeGrant, ID: "req-1"}}},
 		{"revoke access tokens", func() error { _, err := writer.DeleteGrant(tctx, storage.KindAccess, "req-2"); return err },
 			[]storage.Change{{Kind: storage.ChangeGrant, ID: "req-2"}}},

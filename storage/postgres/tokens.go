@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -10,14 +11,15 @@ import (
 )
 
 const tokenColumns = `kind, signature, request_id, client_id, subject, requested_at, expires_at,
-	active, access_signature, data`
+	active, access_signature, data, rotated_at, resource`
 
 // CreateToken stores a token row; ErrConflict if (Kind, Signature) is taken.
 func (s *Store) CreateToken(ctx context.Context, t storage.Token) error {
 	_, err := s.q(ctx).Exec(ctx, `INSERT INTO tokens (`+tokenColumns+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
 		string(t.Kind), t.Signature, t.RequestID, t.ClientID, t.Subject,
-		unixTime(t.RequestedAt), unixTime(t.ExpiresAt), t.Active, t.AccessSignature, nullBytes(t.Data))
+		unixTime(t.RequestedAt), unixTime(t.ExpiresAt), t.Active, t.AccessSignature, nullBytes(t.Data),
+		unixTime(t.RotatedAt), t.Resource)
 	return wrap("create token", err)
 }
 
@@ -67,11 +69,22 @@ func deactivate(ctx context.Context, q querier, where string, args ...any) error
 }
 
 // DeactivateGrant marks every active row of the given kind and request ID
-// inactive and returns how many rows changed.
+// inactive, clears RotatedAt on the grant's rotated rows (a revoked token
+// gets no reuse grace), and returns how many active rows it deactivated.
 func (s *Store) DeactivateGrant(ctx context.Context, kind storage.TokenKind, requestID string) (int64, error) {
-	tag, err := s.q(ctx).Exec(ctx,
-		`UPDATE tokens SET active = false WHERE kind = $1 AND request_id = $2 AND active`, string(kind), requestID)
-	return tag.RowsAffected(), wrap("deactivate grant", err)
+	var n int64
+	err := s.inTx(ctx, func(q querier) error {
+		tag, err := q.Exec(ctx,
+			`UPDATE tokens SET active = false, rotated_at = 0 WHERE kind = $1 AND request_id = $2 AND active`, string(kind), requestID)
+		if err != nil {
+			return err
+		}
+		n = tag.RowsAffected()
+		_, err = q.Exec(ctx,
+			`UPDATE tokens SET rotated_at = 0 WHERE kind = $1 AND request_id = $2 AND NOT active AND rotated_at != 0`, string(kind), requestID)
+		return err
+	})
+	return n, wrap("deactivate grant", err)
 }
 
 // DeleteGrant removes every row of the given kind and request ID and
@@ -81,24 +94,43 @@ func (s *Store) DeleteGrant(ctx context.Context, kind storage.TokenKind, request
 	return tag.RowsAffected(), wrap("delete grant", err)
 }
 
-// RotateRefreshToken retires the presented refresh token of a grant:
-// ErrNotFound if no refresh row of requestID has that signature, ErrConflict
-// if it is no longer active. Then it deactivates the grant's other refresh
-// rows and deletes its access rows, all in one transaction.
+// RotateRefreshToken retires the presented refresh token of a grant at
+// time at: ErrNotFound if no refresh row of requestID has that signature,
+// ErrConflict if it is no longer active. Then it deletes the access token
+// issued with it (every access row of the grant when the refresh row
+// names none), in the same transaction. The grant's other refresh rows
+// are left alone: those issued within the reuse grace period are live.
 //
 // The conditional UPDATE is keyed on the presented signature: of
 // concurrent rotations of one token, the first takes the row lock and the
-// others, once it commits, find the row inactive.
-func (s *Store) RotateRefreshToken(ctx context.Context, requestID, signature string) error {
+// others, once it commits, find the row inactive (READ COMMITTED: the
+// loser's transaction stays usable, so it can read the row again).
+func (s *Store) RotateRefreshToken(ctx context.Context, requestID, signature string, at time.Time) error {
 	return wrap("rotate refresh token", s.inTx(ctx, func(q querier) error {
-		if err := deactivate(ctx, q, `kind = 'refresh' AND signature = $1 AND request_id = $2`, signature, requestID); err != nil {
+		var accessSig string
+		err := q.QueryRow(ctx, `UPDATE tokens SET active = false, rotated_at = $1
+			WHERE kind = 'refresh' AND signature = $2 AND request_id = $3 AND active
+			RETURNING access_signature`, unixTime(at), signature, requestID).Scan(&accessSig)
+		if errors.Is(err, pgx.ErrNoRows) {
+			var one int
+			err = q.QueryRow(ctx, `SELECT 1 FROM tokens WHERE kind = 'refresh' AND signature = $1 AND request_id = $2`,
+				signature, requestID).Scan(&one)
+			if errors.Is(err, pgx.ErrNoRows) {
+				return storage.ErrNotFound
+			}
+			if err != nil {
+				return err
+			}
+			return storage.ErrConflict
+		}
+		if err != nil {
 			return err
 		}
-		if _, err := q.Exec(ctx,
-			`UPDATE tokens SET active = false WHERE kind = 'refresh' AND request_id = $1 AND active`, requestID); err != nil {
+		if accessSig == "" {
+			_, err = q.Exec(ctx, `DELETE FROM tokens WHERE kind = 'access' AND request_id = $1`, requestID)
 			return err
 		}
-		_, err := q.Exec(ctx, `DELETE FROM tokens WHERE kind = 'access' AND request_id = $1`, requestID)
+		_, err = q.Exec(ctx, `DELETE FROM tokens WHERE kind = 'access' AND request_id = $1 AND signature = $2`, requestID, accessSig)
 		return err
 	}))
 }
@@ -128,13 +160,14 @@ func scanToken(r pgx.Row) (storage.Token, error) {
 		t                  storage.Token
 		kind               string
 		requested, expires int64
+		rotated            int64
 	)
 	if err := r.Scan(&kind, &t.Signature, &t.RequestID, &t.ClientID, &t.Subject,
-		&requested, &expires, &t.Active, &t.AccessSignature, &t.Data); err != nil {
+		&requested, &expires, &t.Active, &t.AccessSignature, &t.Data, &rotated, &t.Resource); err != nil {
 		return storage.Token{}, err
 	}
 	t.Kind = storage.TokenKind(kind)
-	t.RequestedAt, t.ExpiresAt = timeUnix(requested), timeUnix(expires)
+	t.RequestedAt, t.ExpiresAt, t.RotatedAt = timeUnix(requested), timeUnix(expires), timeUnix(rotated)
 	t.Data = bytesOrNil(t.Data)
 	return t, nil
 }

@@ -10,12 +10,12 @@ import (
 	"github.com/tenantless/tenantless/storage"
 )
 
-const userColumns = `id, username, password_hash, created_at, updated_at`
+const userColumns = `id, username, password_hash, created_at, updated_at, admin`
 
 // CreateUser stores a new user; ErrConflict if the ID or username is taken.
 func (s *Store) CreateUser(ctx context.Context, u storage.User) error {
-	_, err := s.q(ctx).Exec(ctx, `INSERT INTO users (`+userColumns+`) VALUES ($1, $2, $3, $4, $5)`,
-		u.ID, u.Username, u.PasswordHash, unixTime(u.CreatedAt), unixTime(u.UpdatedAt))
+	_, err := s.q(ctx).Exec(ctx, `INSERT INTO users (`+userColumns+`) VALUES ($1, $2, $3, $4, $5, $6)`,
+		u.ID, u.Username, u.PasswordHash, unixTime(u.CreatedAt), unixTime(u.UpdatedAt), u.Admin)
 	return wrap("create user", err)
 }
 
@@ -74,7 +74,7 @@ func scanUser(r pgx.Row) (storage.User, error) {
 		u                storage.User
 		created, updated int64
 	)
-	if err := r.Scan(&u.ID, &u.Username, &u.PasswordHash, &created, &updated); err != nil {
+	if err := r.Scan(&u.ID, &u.Username, &u.PasswordHash, &created, &updated, &u.Admin); err != nil {
 		return storage.User{}, err
 	}
 	u.CreatedAt, u.UpdatedAt = timeUnix(created), timeUnix(updated)
