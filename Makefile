@@ -21,8 +21,13 @@ run: build ## build and start the server on http://localhost:8080 (database ./te
 	./$(BIN) serve $(ARGS)
 
 .PHONY: test
-test: ## run every test (unit, storage conformance, end-to-end) with the race detector
+test: ## run every test (unit, storage conformance, end-to-end) with the race detector; PostgreSQL's only with TENANTLESS_TEST_POSTGRES_URL
+	@[ -n "$$TENANTLESS_TEST_POSTGRES_URL" ] || echo "make test: the PostgreSQL tests are skipped; run them with make test-postgres (needs apt-get install postgresql)"
 	$(GO) test -race -count=1 ./...
+
+.PHONY: test-postgres
+test-postgres: ## run the PostgreSQL tests (conformance suite, several instances) on a throwaway cluster (needs apt-get install postgresql)
+	./.ci/postgres $(GO) test -race -count=1 -run 'Postgres' ./...
 
 # The Go end-to-end tests make e2e runs (make test runs them too).
 E2E_GO_TEST = $(GO) test -race -count=1 -run 'EndToEnd|Restart|GoSDK|MetadataDocument|ResourceChallenges|AccountPage|CrashSafety|VSCodeFlow|ClaudeCodeFlow|Recipe|RegisteredResources|Trace' ./cmd/...
@@ -35,6 +40,10 @@ e2e: build ## end-to-end tests: Go clients and the go-sdk recipe; then the TypeS
 	rc=$$?; echo "--- e2e: npm ci took $$(( $$(date +%s) - t )) s"; exit $$rc
 	@t=$$(date +%s); cd e2e && TENANTLESS_BIN=$(abspath $(BIN)) npm test; \
 	rc=$$?; echo "--- e2e: npm test (TypeScript SDK, Inspector, conformance, TS SDK and FastMCP recipes) took $$(( $$(date +%s) - t )) s"; exit $$rc
+
+.PHONY: test-postgres-e2e
+test-postgres-e2e: build ## the TypeScript SDK through nginx and three instances on a throwaway PostgreSQL cluster (needs make e2e's npm packages, postgresql, nginx-light)
+	./.ci/postgres sh -c 'cd e2e && TENANTLESS_BIN=$(abspath $(BIN)) node_modules/.bin/node --test --test-reporter=spec sdk-balanced.test.mjs'
 
 .PHONY: bench
 bench: ## run the benchmarks

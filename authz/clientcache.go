@@ -18,6 +18,9 @@ import (
 
 // getClient reads a client record through the server's cache.
 func (s *Server) getClient(ctx context.Context, id string) (storage.Client, error) {
+	if !s.caching() {
+		return s.store.GetClient(ctx, id)
+	}
 	now := s.now()
 	c, gen, ok := s.clients.get(id, now)
 	if ok {

@@ -2,11 +2,13 @@ package authz
 
 import (
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"net/http"
 
 	"github.com/ory/fosite"
 
+	"github.com/tenantless/tenantless/storage"
 	"github.com/tenantless/tenantless/web"
 )
 
@@ -65,8 +67,25 @@ func (s *Server) infoPage(w http.ResponseWriter, r *http.Request, title, msg str
 	s.errorPage(w, r, http.StatusOK, web.ErrorPage{Title: title, Message: msg})
 }
 
-// serverError logs err and shows a page that says nothing internal.
+// errUnavailable answers a request the database could not serve now
+// (storage.ErrUnavailable): 503, which a load balancer and a client retry,
+// rather than a 500.
+var errUnavailable = fosite.ErrTemporarilyUnavailable.WithHint("The database is unavailable; retry in a moment.")
+
+// serverError logs err and shows a page that says nothing internal; a
+// database that is unavailable gets a 503 page that says to retry.
 func (s *Server) serverError(w http.ResponseWriter, r *http.Request, what string, err error) {
+	if errors.Is(err, storage.ErrUnavailable) {
+		s.logger(r).Warn(what+": database unavailable", "err", err)
+		w.Header().Set("Retry-After", "1")
+		s.errorPage(w, r, http.StatusServiceUnavailable, web.ErrorPage{
+			Title:   "Temporarily unavailable",
+			Message: "tenantless cannot reach its database at the moment.",
+			Code:    "temporarily_unavailable",
+			Hint:    "Try again in a moment.",
+		})
+		return
+	}
 	s.logger(r).Error(what, "err", err)
 	s.errorPage(w, r, http.StatusInternalServerError, web.ErrorPage{
 		Title:   "Something went wrong",

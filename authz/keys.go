@@ -264,32 +264,26 @@ func (s *Server) RefreshKeys(ctx context.Context, rotateEvery time.Duration) err
 	stored := s.keys.stored
 	s.keys.mu.RUnlock()
 	changed := false
-	current := false
 	for _, k := range stored {
+		// A key of another algorithm was rotated in by another server on
+		// this database: it is used, not fought over (two servers with
+		// different --signing-alg would otherwise rotate in turn every few
+		// seconds), and said once per key.
+		if k.RetiredAt.IsZero() && k.Algorithm != s.signingAlg && s.warnOnce(k.ID) {
+			s.log.Warn("the current signing key has another algorithm than --signing-alg; another server on this database rotated it. Start every server with the same --signing-alg",
+				"kid", k.ID, "alg", k.Algorithm, "signing_alg", s.signingAlg)
+		}
 		if k.RetiredAt.IsZero() {
-			current = true
-			// A key of another algorithm was rotated in by another server
-			// on this database: it is used, not fought over (two servers
-			// with different --signing-alg would otherwise rotate in turn
-			// every few seconds), and said once per key.
-			if k.Algorithm != s.signingAlg && s.warnOnce(k.ID) {
-				s.log.Warn("the current signing key has another algorithm than --signing-alg; another server on this database rotated it. Start every server with the same --signing-alg",
-					"kid", k.ID, "alg", k.Algorithm, "signing_alg", s.signingAlg)
-			}
-			if rotateEvery > 0 && now.Sub(k.CreatedAt) >= rotateEvery {
-				kid, err := RotateSigningKeyTo(ctx, s.store, now, k.Algorithm, storage.ActorServer)
-				if err != nil {
-					return err
-				}
-				s.log.Info("signing key rotated", "kid", kid, "previous_kid", k.ID)
-				changed = true
-			}
 			break
 		}
 	}
-	if !current {
-		if _, err := RotateSigningKeyTo(ctx, s.store, now, s.signingAlg, storage.ActorServer); err != nil {
+	if needsRotation(stored, rotateEvery, now) {
+		kid, err := s.rotateOnce(ctx, rotateEvery, now)
+		if err != nil {
 			return err
+		}
+		if kid != "" {
+			s.log.Info("signing key rotated", "kid", kid)
 		}
 		changed = true
 	}
@@ -308,6 +302,59 @@ func (s *Server) RefreshKeys(ctx context.Context, rotateEvery time.Duration) err
 		return s.keys.reload(ctx, s.store)
 	}
 	return nil
+}
+
+// needsRotation reports whether keys (newest first) have no current key,
+// or a current one older than rotateEvery (zero: never too old).
+func needsRotation(keys []storage.SigningKey, rotateEvery time.Duration, now time.Time) bool {
+	for _, k := range keys {
+		if k.RetiredAt.IsZero() {
+			return rotateEvery > 0 && now.Sub(k.CreatedAt) >= rotateEvery
+		}
+	}
+	return true
+}
+
+// rotateOnce rotates the signing key and returns the new key's ID. On a
+// store several instances share (storage.Exclusive), whose clocks all say
+// the key is due at about the same moment, one instance at a time
+// rotates, after reading the keys again: the others find the new key and
+// return "" (as does one that finds another instance rotating right now;
+// it looks again at its next round).
+func (s *Server) rotateOnce(ctx context.Context, rotateEvery time.Duration, now time.Time) (string, error) {
+	ex, ok := s.store.(storage.Exclusive)
+	if !ok {
+		keys, err := s.store.ListSigningKeys(ctx)
+		if err != nil {
+			return "", err
+		}
+		return RotateSigningKeyTo(ctx, s.store, now, currentAlg(keys, s.signingAlg), storage.ActorServer)
+	}
+	var (
+		kid string
+		err error
+	)
+	if _, terr := ex.TryExclusive(ctx, "signing key rotation", func(ctx context.Context) {
+		var keys []storage.SigningKey
+		if keys, err = s.store.ListSigningKeys(ctx); err != nil || !needsRotation(keys, rotateEvery, now) {
+			return
+		}
+		kid, err = RotateSigningKeyTo(ctx, s.store, now, currentAlg(keys, s.signingAlg), storage.ActorServer)
+	}); terr != nil {
+		return "", terr
+	}
+	return kid, err
+}
+
+// currentAlg is the algorithm of the current key among keys (rotation
+// keeps it), or def when there is none.
+func currentAlg(keys []storage.SigningKey, def string) string {
+	for _, k := range keys {
+		if k.RetiredAt.IsZero() {
+			return k.Algorithm
+		}
+	}
+	return def
 }
 
 // warnOnce reports whether kid was not the last key warned about, and

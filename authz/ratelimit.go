@@ -32,8 +32,16 @@ type RateLimits struct {
 //   - token requests per address: 20 a second, bursts of 100;
 //   - registrations per address: 60 an hour, bursts of 20;
 //   - metadata-document fetches per address: 30 a minute, bursts of 10.
+//
+// The account limit is kept in the store (storage.Store.TakeAttempt), so
+// that it holds across every instance on one database; the per-address
+// limits are per instance.
+var loginAccountLimit = struct {
+	every time.Duration
+	burst int
+}{6 * time.Second, 10}
+
 var (
-	loginAccountLimit = bucket{rate.Every(6 * time.Second), 10}
 	loginAddressLimit = bucket{rate.Every(2 * time.Second), 30}
 	tokenLimit        = bucket{20, 100}
 	registerLimit     = bucket{rate.Every(time.Minute), 20}
@@ -103,23 +111,9 @@ func (l *limiter) allow(key string) (bool, time.Duration) {
 	return true, 0
 }
 
-// peek reports whether key has a token now, without taking it.
-func (l *limiter) peek(key string) (bool, time.Duration) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	now := l.now()
-	lim := l.get(key, now)
-	if lim.TokensAt(now) >= 1 {
-		return true, 0
-	}
-	missing := 1 - lim.TokensAt(now)
-	return false, time.Duration(missing / float64(l.b.r) * float64(time.Second))
-}
-
 // limits holds the server's limiters.
 type limits struct {
 	cfg          RateLimits
-	loginAccount *limiter
 	loginAddress *limiter
 	token        *limiter
 	register     *limiter
@@ -129,7 +123,6 @@ type limits struct {
 func newLimits(cfg RateLimits, now func() time.Time) *limits {
 	return &limits{
 		cfg:          cfg,
-		loginAccount: newLimiter(loginAccountLimit, now),
 		loginAddress: newLimiter(loginAddressLimit, now),
 		token:        newLimiter(tokenLimit, now),
 		register:     newLimiter(registerLimit, now),

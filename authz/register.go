@@ -314,6 +314,12 @@ func dedupe(list []string) []string {
 // jsonServerError logs err and answers a JSON API caller with a bare
 // server_error.
 func (s *Server) jsonServerError(w http.ResponseWriter, r *http.Request, what string, err error) {
+	if errors.Is(err, storage.ErrUnavailable) {
+		s.logger(r).Warn(what+": database unavailable", "err", err)
+		w.Header().Set("Retry-After", "1")
+		writeOAuthError(w, r, errUnavailable)
+		return
+	}
 	s.logger(r).Error(what, "err", err)
 	w.Header().Set("Cache-Control", "no-store")
 	writeJSON(w, r, http.StatusInternalServerError, "application/json", map[string]string{"error": "server_error"})

@@ -143,6 +143,9 @@ type Server struct {
 	// clients caches client records by ID (clientcache.go).
 	clients ttlCache[string, storage.Client]
 	limits  *limits
+	// watch says whether another process's changes reach the caches
+	// (invalidate.go).
+	watch watchState
 	// touched is when each client was last recorded as used (touchClient).
 	touchMu sync.Mutex
 	touched map[string]time.Time

@@ -4,6 +4,7 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/http"
@@ -144,7 +145,12 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		// Only failures spend the account's budget; when it is empty no
 		// password is checked, so a brute force gets at most 10 guesses a
 		// minute and the account opens again seconds after it stops.
-		if ok, wait := s.limits.loginAccount.peek(account); !ok {
+		ok, wait, err := s.store.TakeAttempt(r.Context(), loginBucket(account), loginAccountLimit.every, loginAccountLimit.burst, false, s.now())
+		if err != nil {
+			s.serverError(w, r, "check the sign-in limit", err)
+			return
+		}
+		if !ok {
 			s.logger(r).Warn("sign-in rate limited", "username", username)
 			s.tooManySignIns(w, r, next, username, wait)
 			return
@@ -171,7 +177,9 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	<-s.passwordSlots
 	if !ok {
 		if !s.limits.cfg.Off {
-			s.limits.loginAccount.allow(account)
+			if _, _, err := s.store.TakeAttempt(r.Context(), loginBucket(account), loginAccountLimit.every, loginAccountLimit.burst, true, s.now()); err != nil {
+				s.logger(r).Warn("record a sign-in failure", "err", err)
+			}
 		}
 		s.logger(r).Info("sign-in failed", "username", username)
 		s.audit(r, AuditLogin, u.ID, "", "failure", "wrong username or password")
@@ -252,4 +260,12 @@ func (s *Server) renderLogin(w http.ResponseWriter, r *http.Request, status int,
 	if err := s.tmpl.Login(w, status, page); err != nil {
 		s.logger(r).Error("render login page", "err", err)
 	}
+}
+
+// loginBucket names an account's sign-in failure bucket in the store,
+// shared by every instance: the SHA-256 of the lower-cased username, so
+// that any bytes a form sends make a fixed-size ASCII key.
+func loginBucket(account string) string {
+	sum := sha256.Sum256([]byte(account))
+	return "login:" + hex.EncodeToString(sum[:])
 }

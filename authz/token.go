@@ -14,6 +14,7 @@ import (
 	"github.com/ory/fosite/handler/oauth2"
 
 	"github.com/tenantless/tenantless/authz/trace"
+	"github.com/tenantless/tenantless/storage"
 )
 
 // maxTokenBody bounds the body of the token, revocation and introspection
@@ -145,6 +146,12 @@ func (s *Server) tokenError(w http.ResponseWriter, r *http.Request, ar fosite.Ac
 			n.Cause = trace.CauseRefreshReuse
 		}
 		s.trace.Note(r, n)
+	}
+	if errors.Is(err, storage.ErrUnavailable) {
+		s.logger(r).Warn("token request failed: database unavailable", "err", err)
+		w.Header().Set("Retry-After", "1")
+		writeOAuthError(w, r, errUnavailable)
+		return
 	}
 	rfc := fosite.ErrorToRFC6749Error(err)
 	if rfc.CodeField >= 500 {

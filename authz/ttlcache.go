@@ -89,3 +89,11 @@ func (c *ttlCache[K, V]) dropIf(match func(V) bool) {
 		}
 	}
 }
+
+// clear forgets every entry.
+func (c *ttlCache[K, V]) clear() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.gen++
+	c.entries = nil
+}

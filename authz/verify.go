@@ -4,10 +4,13 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/ory/fosite"
 	"github.com/ory/fosite/handler/oauth2"
+
+	"github.com/tenantless/tenantless/storage"
 )
 
 // AccessToken is what VerifyAccessToken learns from a valid access token.
@@ -20,13 +23,16 @@ type AccessToken struct {
 }
 
 // ErrInvalidToken is returned for any access token that is not valid now.
+// (When the store cannot be reached, VerifyAccessToken returns an error
+// matching storage.ErrUnavailable instead.)
 var ErrInvalidToken = errors.New("invalid access token")
 
 // recheckAfter bounds how long a cached verification is trusted without
 // looking at the store again. Revocations made by this process (at
 // /revoke, by refresh rotation or reuse detection, by deleting a client)
 // take effect at once; this only bounds revocations made by another
-// process on the same database, such as the admin CLI.
+// process on the same database, such as the admin CLI, when the store
+// cannot report them (invalidate.go).
 const recheckAfter = 10 * time.Second
 
 // VerifyAccessToken checks an access token issued by this server: its
@@ -44,11 +50,16 @@ func (s *Server) VerifyAccessToken(ctx context.Context, token string) (AccessTok
 func (s *Server) verifyAccessToken(ctx context.Context, token string) (AccessToken, fosite.AccessRequester, error) {
 	key := sha256.Sum256([]byte(token))
 	now := s.now()
+	caching := s.caching()
 	hit, gen, ok := s.verified.get(key, now)
-	if ok {
+	if ok && caching {
 		return hit.at, hit.ar, nil
 	}
 	use, ar, err := s.provider.IntrospectToken(ctx, token, fosite.AccessToken, &oauth2.JWTSession{})
+	if errors.Is(err, storage.ErrUnavailable) {
+		// Not the token's fault: the client should retry, not drop it.
+		return AccessToken{}, nil, fmt.Errorf("verify access token: %w", err)
+	}
 	if err != nil || use != fosite.AccessToken {
 		return AccessToken{}, nil, ErrInvalidToken
 	}
@@ -68,7 +79,9 @@ func (s *Server) verifyAccessToken(ctx context.Context, token string) (AccessTok
 	if exp.Before(until) {
 		until = exp
 	}
-	s.verified.put(key, cachedToken{at: at, ar: ar}, gen, until, now)
+	if caching {
+		s.verified.put(key, cachedToken{at: at, ar: ar}, gen, until, now)
+	}
 	return at, ar, nil
 }
 

@@ -116,6 +116,13 @@ func (g *Guard) Wrap(next http.Handler) http.Handler {
 			obs.TokenSHA256 = sha256.Sum256([]byte(tok))
 		}
 		info, err := g.Verify(r.Context(), tok)
+		if errors.Is(err, ErrUnavailable) {
+			w.Header().Set("Content-Type", "application/json")
+			w.Header().Set("Retry-After", "1")
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = w.Write([]byte(`{"error":"temporarily_unavailable","error_description":"the token cannot be checked now; retry in a moment"}`))
+			return
+		}
 		if err != nil {
 			g.observe(r, obs, ObservedInvalidToken)
 			c.write(w, http.StatusUnauthorized, "invalid_token", "the access token is invalid, expired or revoked")

@@ -34,7 +34,14 @@ type TokenInfo struct {
 // Verifier checks an access token: signature, issuer, expiry and that its
 // grant has not been revoked. It returns an error for any invalid token;
 // the audience is checked by the resource server against the URL used.
+// An error matching ErrUnavailable means the token could not be checked
+// now (its issuer's database is down): the request gets 503, not 401,
+// so that the client keeps its token and retries.
 type Verifier func(ctx context.Context, token string) (TokenInfo, error)
+
+// ErrUnavailable is what a Verifier's error matches when it cannot check
+// tokens for the moment.
+var ErrUnavailable = errors.New("token verification unavailable")
 
 // Config configures a Server.
 type Config struct {
@@ -55,6 +62,13 @@ type Config struct {
 	Version string
 	// SessionTimeout closes idle MCP sessions; zero means 30 minutes.
 	SessionTimeout time.Duration
+	// Stateless serves every protocol revision without server-side
+	// sessions (go-sdk's stateless mode: a request may carry any
+	// Mcp-Session-Id, and none is kept), so that consecutive requests of
+	// one client may reach different instances behind a load balancer.
+	// The weather tools need nothing of a session. False keeps sessions
+	// for revisions up to 2025-11-25.
+	Stateless bool
 	// Logger receives structured logs; nil means discard.
 	Logger *slog.Logger
 	// OnToolCall, if set, is told every tool call's tool name and outcome
@@ -131,7 +145,7 @@ func New(cfg Config) (*Server, error) {
 		DisableLocalhostProtection: true,
 	})
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Header.Get("Mcp-Protocol-Version") >= statelessProtocol {
+		if cfg.Stateless || r.Header.Get("Mcp-Protocol-Version") >= statelessProtocol {
 			stateless.ServeHTTP(w, r)
 			return
 		}

@@ -14,6 +14,11 @@ var (
 	// ErrConflict means a unique key is already taken, or a conditional
 	// update lost a race (for example a second rotation of one refresh token).
 	ErrConflict = errors.New("storage: conflict")
+	// ErrUnavailable means the database could not be reached or refused
+	// the work for a reason that passes (it is down, restarting, out of
+	// connections, or locked by another process for too long). Nothing was
+	// changed; the same call may succeed later. HTTP answers it with 503.
+	ErrUnavailable = errors.New("storage: database unavailable")
 )
 
 // Client is a registered OAuth client (RFC 7591 §2 metadata plus our bookkeeping).
@@ -413,15 +418,42 @@ type Store interface {
 	// if there is none. Concurrent callers all get the same stored value.
 	EnsureSecret(ctx context.Context, name string, value []byte) ([]byte, error)
 
+	// TakeAttempt is a token bucket that every process on the store
+	// shares (the per-account sign-in failure limit): the bucket named key
+	// holds at most burst attempts and regains one every every, and a
+	// bucket never used is full. With take it spends one attempt if there
+	// is one; without, it only looks. It reports whether an attempt was
+	// there and, if not, how long until there is one. Of concurrent takes
+	// from a bucket holding n attempts, exactly n succeed.
+	TakeAttempt(ctx context.Context, key string, every time.Duration, burst int, take bool, now time.Time) (ok bool, wait time.Duration, err error)
+
 	// GarbageCollect removes token rows, sessions and initial access tokens
-	// whose ExpiresAt is before now, and clients of source SourceCIMD whose
-	// ExpiresAt is before now and that hold no tokens and no consent (the
-	// consent belongs to the client_id, not to the cached document). Rows
-	// with a zero ExpiresAt never expire.
+	// whose ExpiresAt is before now, attempt buckets that are full again at
+	// now (uncounted), and clients of source SourceCIMD whose ExpiresAt is
+	// before now and that hold no tokens and no consent (the consent
+	// belongs to the client_id, not to the cached document). Rows with a
+	// zero ExpiresAt never expire.
 	GarbageCollect(ctx context.Context, now time.Time) (GCResult, error)
 
 	// Ping checks that the store is reachable.
 	Ping(ctx context.Context) error
 	// Close releases the store's resources.
 	Close() error
+}
+
+// NextAttempt is the bucket arithmetic of TakeAttempt, as the generic cell
+// rate algorithm: a bucket is the time at which it will be full again
+// (tat; the zero time or any time not after now is full). It returns the
+// bucket after taking an attempt at now, whether one was there, and if not
+// how long until one is; backends store the new tat only when ok and
+// taking.
+func NextAttempt(tat time.Time, every time.Duration, burst int, now time.Time) (next time.Time, ok bool, wait time.Duration) {
+	if tat.Before(now) {
+		tat = now
+	}
+	next = tat.Add(every)
+	if over := next.Sub(now) - every*time.Duration(burst); over > 0 {
+		return tat, false, over
+	}
+	return next, true, 0
 }

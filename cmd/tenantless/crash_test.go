@@ -643,13 +643,15 @@ type binaryServer struct {
 	err    error         // Wait's result, set before exited closes
 }
 
-// startBinary starts the binary serving db on 127.0.0.1:port and waits
-// until it answers. The test's cleanup kills it if it still runs.
-func startBinary(t *testing.T, bin, db, port string) *binaryServer {
+// startBinary starts the binary serving db on 127.0.0.1:port, with extra
+// flags, and waits until it answers. The test's cleanup kills it if it
+// still runs.
+func startBinary(t *testing.T, bin, db, port string, extra ...string) *binaryServer {
 	t.Helper()
 	s := &binaryServer{stderr: &syncBuffer{}, exited: make(chan struct{})}
-	s.cmd = exec.Command(bin, "serve", "--addr", "127.0.0.1:"+port, "--db", db, "--weather", "offline", "--access-token-ttl", "1h",
-		"--refresh-reuse-grace", "0") // the storm asserts that of concurrent refreshes exactly one wins
+	// The storm asserts that of concurrent refreshes exactly one wins.
+	s.cmd = exec.Command(bin, append([]string{"serve", "--addr", "127.0.0.1:" + port, "--db", db, "--weather", "offline", "--access-token-ttl", "1h",
+		"--refresh-reuse-grace", "0"}, extra...)...)
 	s.cmd.Env = childEnv("TENANTLESS_ADMIN_PASSWORD=" + adminPassword)
 	s.cmd.Stdout, s.cmd.Stderr = s.stderr, s.stderr
 	s.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}

@@ -19,7 +19,8 @@ const grantUsage = `Usage:
                           what Revoke on the account page does: delete the user's
                           consent for the grant's client (it must ask again) and
                           revoke every grant between them; the client's next call
-                          fails (a running server notices within 10 seconds)
+                          fails (a running server notices within 10 seconds on
+                          SQLite, within a second on PostgreSQL)
 `
 
 // grantRow is one grant as the CLI prints it.

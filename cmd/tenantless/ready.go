@@ -13,13 +13,13 @@ import (
 	"github.com/tenantless/tenantless/authz/cimd"
 	"github.com/tenantless/tenantless/resource"
 	"github.com/tenantless/tenantless/resource/weather"
-	"github.com/tenantless/tenantless/storage/sqlite"
+	"github.com/tenantless/tenantless/storage"
 )
 
 // openServeStore opens the database serve runs on, after making sure no
 // other server runs on it (lockDatabase). Closing the store and calling
 // release end both.
-func openServeStore(ctx context.Context, path string, log *slog.Logger) (st *sqlite.Store, release func(), err error) {
+func openServeStore(ctx context.Context, path string, log *slog.Logger) (st storage.Store, release func(), err error) {
 	unlock := func() {}
 	if path == "" || path == ":memory:" {
 		_, err := openStoreLogged(ctx, path, false, log) // the usage error
@@ -125,7 +125,7 @@ func announce(e env, asJSON bool, ln net.Listener, issuer, db, registration, adm
 
 // adminFromEnv reports whether TENANTLESS_ADMIN_PASSWORD is set and the
 // user admin exists, so that the banner can say whom to sign in as.
-func adminFromEnv(ctx context.Context, st *sqlite.Store, e env) bool {
+func adminFromEnv(ctx context.Context, st storage.Store, e env) bool {
 	if e.Getenv("TENANTLESS_ADMIN_PASSWORD") == "" {
 		return false
 	}

@@ -44,7 +44,8 @@ func usagef(format string, a ...any) error {
 }
 
 const mainUsage = `tenantless runs a local OAuth 2.1 authorization server and a protected MCP
-server in one process, with all state in one SQLite file.
+server in one process, with all state in one SQLite file (or in a PostgreSQL
+database that several instances share: --db postgres://...).
 
 Usage:
   tenantless [command] [flags]
@@ -285,7 +286,7 @@ func subcommand(fs *flag.FlagSet, e env, args []string) (subcommandSpec, []strin
 
 // dbFlag adds the --db flag every command takes.
 func dbFlag(fs *flag.FlagSet) *string {
-	return fs.String("db", "./tenantless.db", "SQLite database file; serve and the commands that change something create it (mode 0600) if missing (env TENANTLESS_DB)")
+	return fs.String("db", "./tenantless.db", dbUsage)
 }
 
 func table(w io.Writer) *tabwriter.Writer {

@@ -52,6 +52,7 @@ func testEnv(vars map[string]string) env {
 // server is a running "tenantless serve".
 type server struct {
 	base   string
+	issuer string // set by startInstances
 	stderr *syncBuffer
 	stop   func()
 }

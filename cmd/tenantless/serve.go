@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -75,6 +74,9 @@ var weatherScopes = []authz.Scope{
 func verifier(as *authz.Server) resource.Verifier {
 	return func(ctx context.Context, token string) (resource.TokenInfo, error) {
 		at, err := as.VerifyAccessToken(ctx, token)
+		if errors.Is(err, storage.ErrUnavailable) {
+			return resource.TokenInfo{}, fmt.Errorf("%w: %w", resource.ErrUnavailable, err)
+		}
 		if err != nil {
 			return resource.TokenInfo{}, err
 		}
@@ -147,7 +149,7 @@ func serve(ctx context.Context, args []string, e env) error {
 	defer stopBackground()
 
 	srv := httpServer(front(hostGuard(tr.Wrap(mux), publicHost(issuer)), log, met), log)
-	log.Info("tenantless is running", "addr", listenAddrs(ln), "issuer", issuer, "db", c.db, "registration", c.registration,
+	log.Info("tenantless is running", "addr", listenAddrs(ln), "issuer", issuer, "db", dbName(c.db), "registration", c.registration,
 		"mcp", issuer+resource.Paths[0], "behind", behind(c, mcp))
 	return runHTTP(ctx, srv, ln, c.tls, log, func() error {
 		if err := announce(e, c.json, ln, issuer, c.db, c.registration, adminPassword, adminFromEnv(ctx, st, e), behind(c, mcp)); err != nil {
@@ -359,6 +361,7 @@ func newMCPServer(ctx context.Context, c serveConfig, as *authz.Server, st stora
 		OnToolCall:          onToolCall(met),
 		Observe:             traceObserver(tr),
 		Intercept:           traceIntercept(tr),
+		Stateless:           shared(st),
 	})
 }
 
@@ -388,7 +391,8 @@ func startBackground(ctx context.Context, c serveConfig, st storage.Store, as *a
 	ctx, cancel := context.WithCancel(ctx)
 	go as.MaintainKeys(ctx, c.keyRotation)
 	maintainResources(ctx, as)
-	go collectGarbage(ctx, c.gcInterval, log, func(ctx context.Context) {
+	watchChanges(ctx, st, as, log)
+	go collectGarbage(ctx, c.gcInterval, log, exclusive(st, "maintenance", log, func(ctx context.Context) {
 		res, err := st.GarbageCollect(ctx, time.Now())
 		switch {
 		case err != nil && ctx.Err() == nil:
@@ -409,7 +413,7 @@ func startBackground(ctx context.Context, c serveConfig, st storage.Store, as *a
 		case len(ids) > 0:
 			log.Info("removed unused dynamically registered clients", "count", len(ids), "client_ids", strings.Join(ids, " "))
 		}
-	})
+	}))
 	return cancel
 }
 
@@ -563,10 +567,7 @@ func ensureAdmin(ctx context.Context, st storage.Store, log *slog.Logger, passwo
 // banner is what a person sees when the server is ready: where things
 // are, and how to connect the usual clients.
 func banner(issuer, db, adminPassword string, adminFromEnv bool, behind string) string {
-	abs, err := filepath.Abs(db)
-	if err != nil {
-		abs = db
-	}
+	abs := dbName(db)
 	mcpURL := issuer + resource.Paths[0]
 	var b strings.Builder
 	fmt.Fprintf(&b, "\n  tenantless is ready\n\n")

@@ -15,7 +15,8 @@ import (
 const gcBatch = 500
 
 // GarbageCollect removes token rows, sessions and initial access tokens
-// whose ExpiresAt is before now, then clients of source SourceCIMD whose
+// whose ExpiresAt is before now, attempt buckets full again at now, then
+// clients of source SourceCIMD whose
 // ExpiresAt is before now and that hold no tokens (counted after the
 // expired tokens are gone) and no consent. Rows with a zero ExpiresAt
 // (stored as 0) never expire. A metadata-document client's record is a
@@ -30,6 +31,7 @@ const gcBatch = 500
 // next one.
 func (s *Store) GarbageCollect(ctx context.Context, now time.Time) (storage.GCResult, error) {
 	var r storage.GCResult
+	var full int64 // attempt buckets full again: not counted in GCResult
 	cutoff := now.Unix()
 	steps := []struct {
 		n     *int64
@@ -40,6 +42,7 @@ func (s *Store) GarbageCollect(ctx context.Context, now time.Time) (storage.GCRe
 		{&r.Tokens, "tokens", `expires_at > 0 AND expires_at < ?`, []any{cutoff}},
 		{&r.Sessions, "sessions", `expires_at > 0 AND expires_at < ?`, []any{cutoff}},
 		{&r.InitialAccessTokens, "initial_access_tokens", `expires_at > 0 AND expires_at < ?`, []any{cutoff}},
+		{&full, "attempt_buckets", `tat_ms < ?`, []any{now.UnixMilli()}},
 		{&r.Clients, "clients", `source = ? AND expires_at > 0 AND expires_at < ?
 			AND NOT EXISTS (SELECT 1 FROM tokens WHERE tokens.client_id = clients.id)
 			AND NOT EXISTS (SELECT 1 FROM consents WHERE consents.client_id = clients.id)`,

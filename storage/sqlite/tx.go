@@ -283,8 +283,9 @@ func (e endedTx) QueryRowContext(ctx context.Context, query string, args ...any)
 
 // mapErr turns driver errors into the storage sentinels, keeping the
 // original in the chain for its message: sql.ErrNoRows is ErrNotFound, a
-// taken primary or unique key is ErrConflict, and a foreign key that names
-// a missing user or client is ErrNotFound.
+// taken primary or unique key is ErrConflict, a foreign key that names
+// a missing user or client is ErrNotFound, and SQLITE_BUSY or
+// SQLITE_LOCKED (after the busy timeout) is ErrUnavailable.
 func mapErr(err error) error {
 	if err == nil {
 		return nil
@@ -299,6 +300,12 @@ func mapErr(err error) error {
 			return fmt.Errorf("%w: %w", storage.ErrConflict, err)
 		case sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY:
 			return fmt.Errorf("%w: referenced record does not exist: %w", storage.ErrNotFound, err)
+		}
+		// Another process held the database past the busy timeout: the
+		// same call may well succeed later.
+		switch se.Code() & 0xff {
+		case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED:
+			return fmt.Errorf("%w: %w", storage.ErrUnavailable, err)
 		}
 	}
 	return err

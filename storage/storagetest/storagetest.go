@@ -82,6 +82,7 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"Audit/Tx", testAuditTx},
 		{"Audit/SurvivesDeletes", testAuditSurvivesDeletes},
 		{"EnsureSecret", testEnsureSecret},
+		{"TakeAttempt", testTakeAttempt},
 		{"GarbageCollect", testGarbageCollect},
 		{"Tx/Control", testTxControl},
 		{"Tx/RollbackUndoesEveryWrite", func(t *testing.T, s storage.Store) { testTxEveryWrite(t, s, false) }},
@@ -93,6 +94,7 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"Concurrent/RotateRefreshTokenGrace", testConcurrentRotateGrace},
 		{"Concurrent/EnsureSecret", testConcurrentEnsureSecret},
 		{"Concurrent/AppendAudit", testConcurrentAppendAudit},
+		{"Concurrent/TakeAttempt", testConcurrentTakeAttempt},
 		{"Concurrent/MixedLoad", testConcurrentMixed},
 	}
 	for _, tc := range tests {
