@@ -445,3 +445,24 @@ func TestGatewayShutdown(t *testing.T) {
 		})
 	}
 }
+
+// TestBannerNamesGatewayServer: the copy-paste client snippets call the
+// user's own server "mcp", not "weather", in gateway mode.
+func TestBannerNamesGatewayServer(t *testing.T) {
+	for _, tc := range []struct {
+		behind, name string
+	}{
+		{"the built-in weather tools (data: offline)", "weather"},
+		{"gateway to http://127.0.0.1:9000/mcp", "mcp"},
+	} {
+		b := banner("http://localhost:8080", "t.db", "", false, tc.behind)
+		for _, want := range []string{
+			`"servers": { "` + tc.name + `": {`,
+			"claude mcp add --transport http " + tc.name + " http://localhost:8080/mcp",
+		} {
+			if !strings.Contains(b, want) {
+				t.Errorf("banner behind %q lacks %q:\n%s", tc.behind, want, b)
+			}
+		}
+	}
+}

@@ -567,6 +567,12 @@ func ensureAdmin(ctx context.Context, st storage.Store, log *slog.Logger, passwo
 // banner is what a person sees when the server is ready: where things
 // are, and how to connect the usual clients.
 func banner(issuer, db, adminPassword string, adminFromEnv bool, behind string) string {
+	// The name the client snippets give the server: "weather" for the
+	// built-in tools, "mcp" for the user's own server behind the gateway.
+	name := "weather"
+	if strings.HasPrefix(behind, "gateway to ") {
+		name = "mcp"
+	}
 	abs := dbName(db)
 	mcpURL := issuer + resource.Paths[0]
 	var b strings.Builder
@@ -584,10 +590,10 @@ func banner(issuer, db, adminPassword string, adminFromEnv bool, behind string) 
 	}
 	fmt.Fprintf(&b, "\n  Connect a client (each one registers itself and opens the sign-in page):\n\n")
 	fmt.Fprintf(&b, "    VS Code        .vscode/mcp.json:\n")
-	fmt.Fprintf(&b, "                   { \"servers\": { \"weather\": { \"type\": \"http\", \"url\": \"%s\" } } }\n", mcpURL)
+	fmt.Fprintf(&b, "                   { \"servers\": { \"%s\": { \"type\": \"http\", \"url\": \"%s\" } } }\n", name, mcpURL)
 	fmt.Fprintf(&b, "    MCP Inspector  npx @modelcontextprotocol/inspector\n")
 	fmt.Fprintf(&b, "                   then Streamable HTTP, URL %s, Connect\n", mcpURL)
-	fmt.Fprintf(&b, "    Claude Code    claude mcp add --transport http weather %s\n\n", mcpURL)
+	fmt.Fprintf(&b, "    Claude Code    claude mcp add --transport http %s %s\n\n", name, mcpURL)
 	return b.String()
 }
 
